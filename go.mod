@@ -1,0 +1,3 @@
+module github.com/alignhost/alignhost
+
+go 1.26.8
