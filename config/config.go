@@ -1,0 +1,147 @@
+// Package config reads alignhost.toml, the project-level configuration of
+// the alignhost CLI: where the store lives, which model a judge uses when it
+// names none, the default experiment, and the OpenAI-compatible providers
+// (vLLM, LiteLLM, Together, …) that model URIs may name.
+//
+// Configuration holds no secrets: a provider names the environment variable
+// that holds its key, never the key itself. A key written into the file is
+// refused.
+//
+// Precedence, highest first: command-line flags, environment variables
+// (ALIGNHOST_STORE), the configuration file, built-in defaults.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// FileName is the configuration file looked for in the working directory.
+const FileName = "alignhost.toml"
+
+// Config is the content of alignhost.toml.
+type Config struct {
+	// Store is the path of the SQLite store.
+	Store string `toml:"store"`
+	// DefaultModel is the model URI of judges that name none.
+	DefaultModel string `toml:"default_model"`
+	// Experiment is the experiment that commands use when --experiment is
+	// not given.
+	Experiment string `toml:"experiment"`
+	// Providers are OpenAI-compatible endpoints, by scheme name: a judge
+	// model "vllm:/llama-3.1-70b" uses Providers["vllm"].
+	Providers map[string]Provider `toml:"providers"`
+	// Plugins holds per-optimizer settings, by plugin name, passed to the
+	// optimizer as its configuration.
+	Plugins map[string]map[string]any `toml:"plugins"`
+}
+
+// Provider is an OpenAI-compatible endpoint.
+type Provider struct {
+	// BaseURL is the API root, e.g. "http://localhost:8000/v1".
+	BaseURL string `toml:"base_url"`
+	// APIKeyEnv names the environment variable holding the key; empty for
+	// servers that need none.
+	APIKeyEnv string `toml:"api_key_env"`
+	// APIType is "openai" (default) or "azure".
+	APIType string `toml:"api_type"`
+	// APIVersion is the Azure API version.
+	APIVersion string `toml:"api_version"`
+	// MaxConcurrency caps requests in flight to this endpoint (0: default).
+	MaxConcurrency int `toml:"max_concurrency"`
+	// RequestsPerMinute and TokensPerMinute rate-limit the endpoint (0: no
+	// limit).
+	RequestsPerMinute int `toml:"requests_per_minute"`
+	TokensPerMinute   int `toml:"tokens_per_minute"`
+	// Headers are extra HTTP headers sent with every request. They must not
+	// hold credentials; use APIKeyEnv.
+	Headers map[string]string `toml:"headers"`
+}
+
+// Default returns the configuration used when no file exists.
+func Default() Config {
+	return Config{
+		Store:        "alignhost.db",
+		DefaultModel: "openai:/gpt-4.1-mini",
+		Experiment:   "Default",
+	}
+}
+
+// Load reads the configuration at path. When path is empty, Load reads
+// alignhost.toml from the working directory if it exists and returns the
+// defaults otherwise; a path given explicitly must exist. Unknown keys are an
+// error naming them, so a misspelt key does not pass silently.
+func Load(path string) (Config, error) {
+	cfg := Default()
+	explicit := path != ""
+	if !explicit {
+		path = FileName
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if !explicit && errors.Is(err, fs.ErrNotExist) {
+			return cfg, nil
+		}
+		return cfg, fmt.Errorf("read config: %w", err)
+	}
+	md, err := toml.Decode(string(data), &cfg)
+	if err != nil {
+		var perr toml.ParseError
+		if errors.As(err, &perr) {
+			return cfg, fmt.Errorf("config %s line %d: %s", path, perr.Position.Line, perr.Message)
+		}
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	if undecoded := md.Undecoded(); len(undecoded) > 0 {
+		keys := make([]string, 0, len(undecoded))
+		for _, k := range undecoded {
+			if len(k) > 0 && k[0] == "plugins" {
+				continue // plugin settings are free-form; the plugin validates them
+			}
+			keys = append(keys, k.String())
+		}
+		if len(keys) > 0 {
+			return cfg, fmt.Errorf("config %s: unknown key %s", path, strings.Join(keys, ", "))
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Validate checks the configuration for values that cannot work.
+func (c Config) Validate() error {
+	names := make([]string, 0, len(c.Providers))
+	for name := range c.Providers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		p := c.Providers[name]
+		if p.BaseURL == "" {
+			return fmt.Errorf("provider %q: base_url is required", name)
+		}
+		switch p.APIType {
+		case "", "openai", "azure":
+		default:
+			return fmt.Errorf("provider %q: api_type %q is not openai or azure", name, p.APIType)
+		}
+		if p.MaxConcurrency < 0 || p.RequestsPerMinute < 0 || p.TokensPerMinute < 0 {
+			return fmt.Errorf("provider %q: limits must not be negative", name)
+		}
+		for h := range p.Headers {
+			switch strings.ToLower(h) {
+			case "authorization", "api-key", "x-api-key":
+				return fmt.Errorf("provider %q: header %q would put a credential in the config file; name the environment variable in api_key_env instead", name, h)
+			}
+		}
+	}
+	return nil
+}
