@@ -11,10 +11,11 @@ const timeLayout = "2006-01-02T15:04:05.000Z"
 
 // Timestamp is a point in time as MLflow writes it in JSON
 // ("2025-06-01T12:00:00.000Z"). A Timestamp decoded from JSON is written back
-// in the exact spelling it was read in, so exports round-trip.
+// in the exact spelling it was read in (a string in any RFC 3339 form, or a
+// number of milliseconds), so exports round-trip.
 type Timestamp struct {
 	time.Time
-	raw string // spelling read from JSON, reused while Time is unchanged
+	raw string // JSON text read, reused while Time is unchanged
 	at  time.Time
 }
 
@@ -40,7 +41,7 @@ func (t Timestamp) Millis() int64 {
 // MarshalJSON writes t in MLflow's layout, or in the spelling it was read in.
 func (t Timestamp) MarshalJSON() ([]byte, error) {
 	if t.raw != "" && t.Time.Equal(t.at) {
-		return json.Marshal(t.raw)
+		return []byte(t.raw), nil
 	}
 	return json.Marshal(t.UTC().Format(timeLayout))
 }
@@ -58,12 +59,13 @@ func (t *Timestamp) UnmarshalJSON(b []byte) error {
 			return fmt.Errorf("timestamp %s: want an RFC 3339 string or Unix milliseconds", b)
 		}
 		*t = TimestampFromMillis(ms)
+		t.raw, t.at = string(b), t.Time
 		return nil
 	}
 	parsed, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return fmt.Errorf("timestamp %q: %w", s, err)
 	}
-	*t = Timestamp{Time: parsed, raw: s, at: parsed}
+	*t = Timestamp{Time: parsed, raw: string(b), at: parsed}
 	return nil
 }

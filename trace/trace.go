@@ -22,6 +22,8 @@ import "encoding/json"
 type Trace struct {
 	Info Info `json:"info"`
 	Data Data `json:"data"`
+	// Extra holds keys this package does not model, verbatim.
+	Extra map[string]json.RawMessage `json:"-"`
 }
 
 // Info is MLflow's TraceInfo (schema V3).
@@ -39,6 +41,8 @@ type Info struct {
 	Assessments         []Assessment      `json:"assessments,omitempty"`
 	// Extra holds keys this package does not model, verbatim.
 	Extra map[string]json.RawMessage `json:"-"`
+
+	lay layout
 }
 
 // State is the outcome of a trace.
@@ -57,17 +61,28 @@ type Location struct {
 	Type             string                     `json:"type"`
 	MLflowExperiment *ExperimentLocation        `json:"mlflow_experiment,omitempty"`
 	Extra            map[string]json.RawMessage `json:"-"`
+
+	lay layout
 }
+
+// LocationExperiment is the location type of a trace stored in an MLflow
+// experiment.
+const LocationExperiment = "MLFLOW_EXPERIMENT"
 
 // ExperimentLocation names the MLflow experiment holding a trace.
 type ExperimentLocation struct {
-	ExperimentID string `json:"experiment_id"`
+	ExperimentID string                     `json:"experiment_id"`
+	Extra        map[string]json.RawMessage `json:"-"`
+
+	lay layout
 }
 
 // Data holds a trace's spans.
 type Data struct {
 	Spans []Span                     `json:"spans"`
 	Extra map[string]json.RawMessage `json:"-"`
+
+	lay layout
 }
 
 // Span is one operation inside a trace, in MLflow 3's OTLP-style form.
@@ -84,6 +99,8 @@ type Span struct {
 	Status            Status                     `json:"status"`
 	Attributes        map[string]json.RawMessage `json:"attributes"`
 	Extra             map[string]json.RawMessage `json:"-"`
+
+	lay layout
 }
 
 // Event is a point-in-time event on a span, such as an exception.
@@ -91,13 +108,26 @@ type Event struct {
 	Name         string                     `json:"name"`
 	TimeUnixNano int64                      `json:"time_unix_nano"`
 	Attributes   map[string]json.RawMessage `json:"attributes,omitempty"`
+	Extra        map[string]json.RawMessage `json:"-"`
+
+	lay layout
 }
 
 // Status is a span's status.
 type Status struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code    string                     `json:"code"`
+	Message string                     `json:"message"`
+	Extra   map[string]json.RawMessage `json:"-"`
+
+	lay layout
 }
+
+// Span status codes.
+const (
+	StatusOK    = "STATUS_CODE_OK"
+	StatusError = "STATUS_CODE_ERROR"
+	StatusUnset = "STATUS_CODE_UNSET"
+)
 
 // Assessment is a judgement recorded on a trace: a feedback (a value given
 // by a human, a judge or code) or an expectation (a ground truth). Exactly one
@@ -120,6 +150,8 @@ type Assessment struct {
 	Feedback    *Feedback                  `json:"feedback,omitempty"`
 	Expectation *Expectation               `json:"expectation,omitempty"`
 	Extra       map[string]json.RawMessage `json:"-"`
+
+	lay layout
 }
 
 // SourceType is who made an assessment.
@@ -135,33 +167,52 @@ const (
 
 // Source is who made an assessment.
 type Source struct {
-	Type SourceType `json:"source_type"`
-	ID   string     `json:"source_id,omitempty"`
+	Type  SourceType                 `json:"source_type"`
+	ID    string                     `json:"source_id,omitempty"`
+	Extra map[string]json.RawMessage `json:"-"`
+
+	lay layout
 }
 
 // Feedback is a value given about a trace, or the error that prevented one.
 // Value keeps its JSON type (bool, number, string, list, object) verbatim.
 type Feedback struct {
-	Value json.RawMessage `json:"value,omitempty"`
-	Error *FeedbackError  `json:"error,omitempty"`
+	Value json.RawMessage            `json:"value,omitempty"`
+	Error *FeedbackError             `json:"error,omitempty"`
+	Extra map[string]json.RawMessage `json:"-"`
+
+	lay layout
 }
 
 // FeedbackError records why a feedback has no value.
 type FeedbackError struct {
-	Code       string `json:"error_code,omitempty"`
-	Message    string `json:"error_message,omitempty"`
-	StackTrace string `json:"stack_trace,omitempty"`
+	Code       string                     `json:"error_code,omitempty"`
+	Message    string                     `json:"error_message,omitempty"`
+	StackTrace string                     `json:"stack_trace,omitempty"`
+	Extra      map[string]json.RawMessage `json:"-"`
+
+	lay layout
 }
 
 // Expectation is a ground-truth value. MLflow writes scalars as Value and
 // lists, objects and null as SerializedValue (a JSON string).
 type Expectation struct {
-	Value           json.RawMessage  `json:"value,omitempty"`
-	SerializedValue *SerializedValue `json:"serialized_value,omitempty"`
+	Value           json.RawMessage            `json:"value,omitempty"`
+	SerializedValue *SerializedValue           `json:"serialized_value,omitempty"`
+	Extra           map[string]json.RawMessage `json:"-"`
+
+	lay layout
 }
 
 // SerializedValue is an expectation value encoded as a string.
 type SerializedValue struct {
-	Format string `json:"serialization_format"`
-	Value  string `json:"value"`
+	Format string                     `json:"serialization_format"`
+	Value  string                     `json:"value"`
+	Extra  map[string]json.RawMessage `json:"-"`
+
+	lay layout
 }
+
+// JSONSerialization is the serialization format of a JSON-encoded
+// expectation value.
+const JSONSerialization = "JSON_FORMAT"

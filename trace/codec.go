@@ -1,0 +1,407 @@
+package trace
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// The JSON codec of this package keeps MLflow exports exact. Each object
+// type decodes its known keys into fields and everything else into Extra,
+// and remembers in a layout how the input spelled the known keys: which were
+// present, how a zero value was written (null, "", 0) and which integers
+// were quoted. Encoding a decoded value writes the same keys back; encoding
+// a value built in Go writes MLflow's defaults.
+
+// layout remembers how a decoded JSON object spelled the keys this package
+// models, so that encoding it again writes the same JSON.
+type layout struct {
+	decoded bool
+	keys    map[string]spelling
+}
+
+// spelling is how the input wrote one known key.
+type spelling struct {
+	zero   json.RawMessage // the input text when the value decoded to its zero value
+	quoted bool            // an integer written as a JSON string
+}
+
+// objectDecoder decodes a JSON object field by field. The first error stops
+// further decoding and is reported by finish.
+type objectDecoder struct {
+	fields map[string]json.RawMessage
+	lay    layout
+	err    error
+}
+
+// newObjectDecoder starts decoding data, which must be a JSON object.
+func newObjectDecoder(data []byte) (*objectDecoder, error) {
+	if err := wantKind(data, '{'); err != nil {
+		return nil, err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(data, &fields); err != nil {
+		return nil, err
+	}
+	return &objectDecoder{fields: fields, lay: layout{decoded: true, keys: map[string]spelling{}}}, nil
+}
+
+// has reports whether the object has key and it has not been decoded yet.
+func (d *objectDecoder) has(key string) bool {
+	_, ok := d.fields[key]
+	return ok
+}
+
+// take removes key from the object and returns its raw value.
+func (d *objectDecoder) take(key string) (json.RawMessage, bool) {
+	raw, ok := d.fields[key]
+	if ok {
+		delete(d.fields, key)
+	}
+	return raw, ok
+}
+
+// note records how key was spelled, given whether it decoded to a zero value.
+func (d *objectDecoder) note(key string, raw json.RawMessage, zero bool, quoted bool) {
+	sp := spelling{quoted: quoted}
+	if zero {
+		sp.zero = raw
+	}
+	d.lay.keys[key] = sp
+}
+
+// fail records the first error, naming the key.
+func (d *objectDecoder) fail(key string, err error) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%s: %w", key, err)
+	}
+}
+
+// decodeField decodes key into dst with encoding/json.
+func decodeField[T any](d *objectDecoder, key string, dst *T) {
+	raw, ok := d.take(key)
+	if !ok || d.err != nil {
+		return
+	}
+	if string(raw) == "null" {
+		var zero T
+		*dst = zero
+		d.note(key, raw, true, false)
+		return
+	}
+	if err := json.Unmarshal(raw, dst); err != nil {
+		d.fail(key, typeError(err))
+		return
+	}
+	d.note(key, raw, reflect.ValueOf(dst).Elem().IsZero(), false)
+}
+
+// decodeInt decodes key into dst, accepting a JSON number or a string
+// holding one (protobuf's JSON form of 64-bit integers).
+func decodeInt(d *objectDecoder, key string, dst *int64) {
+	raw, ok := d.take(key)
+	if !ok || d.err != nil {
+		return
+	}
+	v, quoted, err := parseInt64(raw)
+	if err != nil {
+		d.fail(key, err)
+		return
+	}
+	*dst = v
+	d.note(key, raw, v == 0, quoted)
+}
+
+// decodeIntPtr is decodeInt for an optional integer.
+func decodeIntPtr(d *objectDecoder, key string, dst **int64) {
+	raw, ok := d.take(key)
+	if !ok || d.err != nil {
+		return
+	}
+	if string(raw) == "null" {
+		*dst = nil
+		d.note(key, raw, true, false)
+		return
+	}
+	v, quoted, err := parseInt64(raw)
+	if err != nil {
+		d.fail(key, err)
+		return
+	}
+	*dst = &v
+	d.note(key, raw, false, quoted)
+}
+
+// parseInt64 parses a JSON integer, or a JSON string holding one.
+func parseInt64(raw json.RawMessage) (v int64, quoted bool, err error) {
+	text := string(raw)
+	if text == "null" {
+		return 0, false, nil
+	}
+	if len(text) > 0 && text[0] == '"' {
+		if err := json.Unmarshal(raw, &text); err != nil {
+			return 0, false, err
+		}
+		quoted = true
+	}
+	v, err = strconv.ParseInt(text, 10, 64)
+	if err != nil {
+		return 0, quoted, fmt.Errorf("got %s, want an integer", raw)
+	}
+	return v, quoted, nil
+}
+
+// decodeList decodes key, a JSON array, element by element so that an error
+// names the element's index.
+func decodeList[T any](d *objectDecoder, key string, dst *[]T, decode func(*T, []byte) error) {
+	raw, ok := d.take(key)
+	if !ok || d.err != nil {
+		return
+	}
+	if string(raw) == "null" {
+		*dst = nil
+		d.note(key, raw, true, false)
+		return
+	}
+	if err := wantKind(raw, '['); err != nil {
+		d.fail(key, err)
+		return
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(raw, &elems); err != nil {
+		d.fail(key, err)
+		return
+	}
+	out := make([]T, len(elems))
+	for i, e := range elems {
+		if err := decode(&out[i], e); err != nil {
+			d.fail(fmt.Sprintf("%s[%d]", key, i), err)
+			return
+		}
+	}
+	*dst = out
+	d.note(key, raw, false, false)
+}
+
+// finish returns the first error, or the keys not decoded (nil when there
+// are none) and the layout.
+func (d *objectDecoder) finish() (map[string]json.RawMessage, layout, error) {
+	if d.err != nil {
+		return nil, layout{}, d.err
+	}
+	if len(d.fields) == 0 {
+		return nil, d.lay, nil
+	}
+	return d.fields, d.lay, nil
+}
+
+// wantKind checks that data is a JSON value of the kind opening with open
+// ('{' or '['), with a readable error otherwise.
+func wantKind(data []byte, open byte) error {
+	data = bytes.TrimLeft(data, " \t\r\n")
+	if len(data) > 0 && data[0] == open {
+		return nil
+	}
+	want := "an object"
+	if open == '[' {
+		want = "an array"
+	}
+	return fmt.Errorf("got %s, want %s", jsonKind(data), want)
+}
+
+// jsonKind names the kind of JSON value data starts with.
+func jsonKind(data []byte) string {
+	data = bytes.TrimLeft(data, " \t\r\n")
+	if len(data) == 0 {
+		return "nothing"
+	}
+	switch c := data[0]; {
+	case c == '{':
+		return "an object"
+	case c == '[':
+		return "an array"
+	case c == '"':
+		return "a string"
+	case c == 't' || c == 'f':
+		return "a boolean"
+	case c == 'n':
+		return "null"
+	case c == '-' || (c >= '0' && c <= '9'):
+		return "a number"
+	}
+	return "invalid JSON"
+}
+
+// typeError rewrites encoding/json's type mismatch errors, which name Go
+// types, in JSON terms.
+func typeError(err error) error {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	want := "a " + te.Type.String()
+	switch te.Type.Kind() {
+	case reflect.String:
+		want = "a string"
+	case reflect.Bool:
+		want = "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		want = "an integer"
+	case reflect.Float32, reflect.Float64:
+		want = "a number"
+	case reflect.Map, reflect.Struct:
+		want = "an object"
+	case reflect.Slice, reflect.Array:
+		want = "an array"
+	}
+	got := te.Value
+	switch {
+	case got == "object" || got == "array":
+		got = "an " + got
+	case got == "bool":
+		got = "a boolean"
+	case got == "string" || strings.HasPrefix(got, "number"):
+		got = "a " + got
+	}
+	if te.Field != "" {
+		return fmt.Errorf("%s: got %s, want %s", te.Field, got, want)
+	}
+	return fmt.Errorf("got %s, want %s", got, want)
+}
+
+// objectEncoder writes a JSON object key by key.
+type objectEncoder struct {
+	buf     bytes.Buffer
+	lay     *layout
+	written map[string]bool
+	err     error
+}
+
+func newObjectEncoder(lay *layout) *objectEncoder {
+	e := &objectEncoder{lay: lay, written: map[string]bool{}}
+	e.buf.WriteByte('{')
+	return e
+}
+
+// field writes key with value v unless v is zero. A zero v is written as
+// the input spelled it when the object was decoded; otherwise as def, or not
+// at all when def is nil. A key the decoded input did not have is never
+// added for a zero value.
+func (e *objectEncoder) field(key string, v any, zero bool, def any) {
+	if !zero {
+		e.write(key, v)
+		return
+	}
+	sp, present := e.lay.keys[key]
+	switch {
+	case present && sp.zero != nil:
+		e.writeRaw(key, sp.zero)
+	case def == nil:
+	case !e.lay.decoded || present:
+		e.write(key, def)
+	}
+}
+
+// int writes an integer key as field does, quoted when the input quoted it.
+func (e *objectEncoder) int(key string, v int64, always bool) {
+	sp, present := e.lay.keys[key]
+	if v == 0 {
+		if present && sp.zero != nil {
+			e.writeRaw(key, sp.zero)
+			return
+		}
+		if !always || (e.lay.decoded && !present) {
+			return
+		}
+	}
+	text := strconv.FormatInt(v, 10)
+	if sp.quoted {
+		text = strconv.Quote(text)
+	}
+	e.writeRaw(key, json.RawMessage(text))
+}
+
+// intPtr writes an optional integer key.
+func (e *objectEncoder) intPtr(key string, v *int64) {
+	if v == nil {
+		if sp, present := e.lay.keys[key]; present && sp.zero != nil {
+			e.writeRaw(key, sp.zero)
+		}
+		return
+	}
+	text := strconv.FormatInt(*v, 10)
+	if e.lay.keys[key].quoted {
+		text = strconv.Quote(text)
+	}
+	e.writeRaw(key, json.RawMessage(text))
+}
+
+func (e *objectEncoder) write(key string, v any) {
+	if e.err != nil {
+		return
+	}
+	b, err := marshalJSON(v)
+	if err != nil {
+		e.err = fmt.Errorf("%s: %w", key, err)
+		return
+	}
+	e.writeRaw(key, b)
+}
+
+func (e *objectEncoder) writeRaw(key string, raw []byte) {
+	if e.err != nil {
+		return
+	}
+	if len(e.written) > 0 {
+		e.buf.WriteByte(',')
+	}
+	k, _ := marshalJSON(key)
+	e.buf.Write(k)
+	e.buf.WriteByte(':')
+	e.buf.Write(raw)
+	e.written[key] = true
+}
+
+// extra writes the keys of extra not already written, in sorted order.
+func (e *objectEncoder) extra(extra map[string]json.RawMessage) {
+	keys := make([]string, 0, len(extra))
+	for k := range extra {
+		if !e.written[k] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		raw := extra[k]
+		if len(raw) == 0 {
+			raw = json.RawMessage("null")
+		}
+		e.writeRaw(k, raw)
+	}
+}
+
+func (e *objectEncoder) finish() ([]byte, error) {
+	if e.err != nil {
+		return nil, e.err
+	}
+	e.buf.WriteByte('}')
+	return e.buf.Bytes(), nil
+}
+
+// marshalJSON encodes v without escaping <, > and &, which MLflow does not
+// escape either.
+func marshalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
