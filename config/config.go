@@ -37,9 +37,29 @@ type Config struct {
 	// Providers are OpenAI-compatible endpoints, by scheme name: a judge
 	// model "vllm:/llama-3.1-70b" uses Providers["vllm"].
 	Providers map[string]Provider `toml:"providers"`
+	// Prices are what models cost, by model URI, used to estimate the cost
+	// of a run from its token usage.
+	Prices map[string]Price `toml:"prices"`
 	// Plugins holds per-optimizer settings, by plugin name, passed to the
 	// optimizer as its configuration.
 	Plugins map[string]map[string]any `toml:"plugins"`
+}
+
+// Price is what a model costs, in US dollars per million tokens.
+type Price struct {
+	InputPerMTok  float64 `toml:"input_per_mtok"`
+	OutputPerMTok float64 `toml:"output_per_mtok"`
+}
+
+// isBuiltinProvider reports whether name is a URI scheme alignhost knows
+// without configuration; a provider table of that name only tunes it, so it
+// needs no base_url.
+func isBuiltinProvider(name string) bool {
+	switch name {
+	case "openai", "azure", "databricks", "endpoints", "ollama":
+		return true
+	}
+	return false
 }
 
 // Provider is an OpenAI-compatible endpoint.
@@ -125,7 +145,7 @@ func (c Config) Validate() error {
 	sort.Strings(names)
 	for _, name := range names {
 		p := c.Providers[name]
-		if p.BaseURL == "" {
+		if p.BaseURL == "" && !isBuiltinProvider(name) {
 			return fmt.Errorf("provider %q: base_url is required", name)
 		}
 		switch p.APIType {
@@ -141,6 +161,11 @@ func (c Config) Validate() error {
 			case "authorization", "api-key", "x-api-key":
 				return fmt.Errorf("provider %q: header %q would put a credential in the config file; name the environment variable in api_key_env instead", name, h)
 			}
+		}
+	}
+	for model, price := range c.Prices {
+		if price.InputPerMTok < 0 || price.OutputPerMTok < 0 {
+			return fmt.Errorf("price of %q: must not be negative", model)
 		}
 	}
 	return nil

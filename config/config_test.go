@@ -43,6 +43,13 @@ base_url = "http://localhost:8000/v1"
 api_key_env = "VLLM_KEY"
 max_concurrency = 32
 
+[providers.openai]
+max_concurrency = 64
+
+[prices."openai:/gpt-4.1-mini"]
+input_per_mtok = 0.4
+output_per_mtok = 1.6
+
 [plugins.memalign]
 retrieval_k = 7
 `)
@@ -60,6 +67,12 @@ retrieval_k = 7
 	if p.BaseURL != "http://localhost:8000/v1" || p.APIKeyEnv != "VLLM_KEY" || p.MaxConcurrency != 32 {
 		t.Errorf("provider = %+v", p)
 	}
+	if cfg.Providers["openai"].MaxConcurrency != 64 {
+		t.Errorf("built-in provider tuning = %+v", cfg.Providers["openai"])
+	}
+	if p := cfg.Prices["openai:/gpt-4.1-mini"]; p.InputPerMTok != 0.4 || p.OutputPerMTok != 1.6 {
+		t.Errorf("price = %+v", p)
+	}
 	if got := cfg.Plugins["memalign"]["retrieval_k"]; got != int64(7) {
 		t.Errorf("plugin setting = %#v", got)
 	}
@@ -74,6 +87,7 @@ func TestLoadRejects(t *testing.T) {
 		{"provider without url", "[providers.x]\napi_key_env = \"K\"\n", `provider "x": base_url is required`},
 		{"bad api type", "[providers.x]\nbase_url = \"http://h\"\napi_type = \"grpc\"\n", `api_type "grpc"`},
 		{"credential header", "[providers.x]\nbase_url = \"http://h\"\nheaders = { Authorization = \"Bearer sk\" }\n", "api_key_env instead"},
+		{"negative price", "[prices.\"openai:/x\"]\ninput_per_mtok = -1\n", "must not be negative"},
 		{"negative limit", "[providers.x]\nbase_url = \"http://h\"\nrequests_per_minute = -1\n", "must not be negative"},
 	}
 	for _, tt := range tests {

@@ -1,0 +1,390 @@
+package llm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	openai "github.com/sashabaranov/go-openai"
+)
+
+// DefaultTimeout is how long one attempt may take when [WithTimeout] is not
+// given.
+const DefaultTimeout = 2 * time.Minute
+
+// Client calls models named by URI. It is safe for concurrent use; build one
+// per process (or per run) and share it, so that endpoints' concurrency and
+// rate limits and the structured-output memory are shared too.
+type Client struct {
+	declared       []Provider
+	providers      map[string]Provider
+	known          []string
+	getenv         func(string) string
+	httpClient     *http.Client
+	cache          Cache
+	recorder       *Recorder
+	log            *slog.Logger
+	retry          RetryPolicy
+	timeout        time.Duration
+	clock          Clock
+	meter          *Meter
+	defaultModel   string
+	maxConcurrency int
+
+	mu        sync.Mutex
+	endpoints map[string]*endpoint
+
+	// noSchema holds the model URIs that rejected structured output.
+	noSchema sync.Map
+}
+
+// Option configures a [Client].
+type Option func(*Client)
+
+// WithProviders declares OpenAI-compatible providers and tunes built-in ones;
+// see [Provider]. Declaring a name twice is an error.
+func WithProviders(providers ...Provider) Option {
+	return func(c *Client) { c.declared = append(c.declared, providers...) }
+}
+
+// WithGetenv sets how environment variables are read (default os.Getenv).
+// Tests pass a map lookup so they never depend on the real environment.
+func WithGetenv(getenv func(string) string) Option { return func(c *Client) { c.getenv = getenv } }
+
+// WithHTTPClient sets the HTTP client. The default pools enough idle
+// connections per host for high concurrency. Its Timeout should be zero:
+// attempts are bounded by [WithTimeout].
+func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.httpClient = hc } }
+
+// WithCache answers repeated requests from cache; see [Cache].
+func WithCache(cache Cache) Option { return func(c *Client) { c.cache = cache } }
+
+// WithRecorder records every exchange to, or answers only from, a JSONL
+// file; see [Recorder].
+func WithRecorder(r *Recorder) Option { return func(c *Client) { c.recorder = r } }
+
+// WithLogger sets the logger; calls are logged at debug level (model,
+// attempt, status, latency). Nil discards.
+func WithLogger(l *slog.Logger) Option { return func(c *Client) { c.log = l } }
+
+// WithRetry sets the retry policy; zero fields take their defaults.
+func WithRetry(p RetryPolicy) Option { return func(c *Client) { c.retry = p } }
+
+// WithTimeout bounds each attempt (not the whole call, which the context
+// bounds); an attempt that times out is retried. Default [DefaultTimeout].
+func WithTimeout(d time.Duration) Option { return func(c *Client) { c.timeout = d } }
+
+// WithClock replaces the clock that retries and rate limits wait on.
+func WithClock(clock Clock) Option { return func(c *Client) { c.clock = clock } }
+
+// WithMeter totals usage into m instead of the client's own meter, for
+// example one Meter per evaluation run.
+func WithMeter(m *Meter) Option { return func(c *Client) { c.meter = m } }
+
+// WithDefaultModel sets the model URI used when a request names none
+// (default [DefaultModel]).
+func WithDefaultModel(uri string) Option { return func(c *Client) { c.defaultModel = uri } }
+
+// WithMaxConcurrency sets the in-flight limit of endpoints whose Provider
+// does not set one (default [DefaultMaxConcurrency]).
+func WithMaxConcurrency(n int) Option { return func(c *Client) { c.maxConcurrency = n } }
+
+// New returns a client. Endpoints are built, and their environment read, on
+// first use; [Client.Resolve] checks a model up front.
+//
+// # Errors
+//
+// New reports an invalid or duplicate Provider, an invalid default model, a
+// negative timeout or concurrency.
+func New(opts ...Option) (*Client, error) {
+	c := &Client{
+		providers:      map[string]Provider{},
+		getenv:         os.Getenv,
+		retry:          DefaultRetryPolicy(),
+		timeout:        DefaultTimeout,
+		clock:          systemClock{},
+		defaultModel:   DefaultModel,
+		maxConcurrency: DefaultMaxConcurrency,
+		endpoints:      map[string]*endpoint{},
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	for _, p := range c.declared {
+		if err := p.validate(); err != nil {
+			return nil, fmt.Errorf("new client: %w", err)
+		}
+		if _, dup := c.providers[p.Name]; dup {
+			return nil, fmt.Errorf("new client: provider %s declared twice", p.Name)
+		}
+		c.providers[p.Name] = p
+	}
+	if _, err := ParseModelURI(c.defaultModel); err != nil {
+		return nil, fmt.Errorf("new client: default model: %w", err)
+	}
+	if c.timeout < 0 || c.maxConcurrency < 0 {
+		return nil, errors.New("new client: timeout and max concurrency must not be negative")
+	}
+	if c.timeout == 0 {
+		c.timeout = DefaultTimeout
+	}
+	if c.maxConcurrency == 0 {
+		c.maxConcurrency = DefaultMaxConcurrency
+	}
+	c.retry = c.retry.withDefaults()
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.meter == nil {
+		c.meter = &Meter{}
+	}
+	if c.getenv == nil {
+		c.getenv = os.Getenv
+	}
+	if c.httpClient == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConns = 1024
+		tr.MaxIdleConnsPerHost = 256
+		c.httpClient = &http.Client{Transport: tr}
+	}
+	c.known = knownProviders(c.providers)
+	return c, nil
+}
+
+// Meter returns the meter the client totals usage into.
+func (c *Client) Meter() *Meter { return c.meter }
+
+// Resolve parses model (the default model when empty), checks that its
+// provider exists and that the credentials it needs are set, and returns
+// the URI in canonical form, as recorded for the feedback's source. It does
+// not call the network.
+func (c *Client) Resolve(model string) (ModelURI, error) {
+	uri, _, err := c.resolve(model)
+	return uri, err
+}
+
+func (c *Client) resolve(model string) (ModelURI, *endpoint, error) {
+	if strings.TrimSpace(model) == "" {
+		model = c.defaultModel
+	}
+	uri, err := ParseModelURI(model)
+	if err != nil {
+		return ModelURI{}, nil, err
+	}
+	ep, err := c.endpoint(uri.Provider)
+	if err != nil {
+		return ModelURI{}, nil, fmt.Errorf("model %s: %w", uri, err)
+	}
+	return uri, ep, nil
+}
+
+// endpoint is one provider's client and limits.
+type endpoint struct {
+	settings
+	client *openai.Client
+	sem    semaphore
+	rpm    *bucket // nil when unlimited
+	tpm    *bucket // nil when unlimited
+}
+
+func (c *Client) endpoint(name string) (*endpoint, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ep, ok := c.endpoints[name]; ok {
+		return ep, nil
+	}
+	cfg, declared := c.providers[name]
+	s, err := resolveProvider(name, cfg, declared, c.getenv, c.known)
+	if err != nil {
+		return nil, err
+	}
+	ep := &endpoint{settings: s}
+	ep.client = openai.NewClientWithConfig(s.openaiConfig(&transport{next: c.httpClient, headers: cfg.Headers}))
+	n := cfg.MaxConcurrency
+	if n == 0 {
+		n = c.maxConcurrency
+	}
+	ep.sem = make(semaphore, n)
+	if cfg.RequestsPerMinute > 0 {
+		ep.rpm = newBucket(cfg.RequestsPerMinute, c.clock)
+	}
+	if cfg.TokensPerMinute > 0 {
+		ep.tpm = newBucket(cfg.TokensPerMinute, c.clock)
+	}
+	c.endpoints[name] = ep
+	return ep, nil
+}
+
+// redact removes the endpoint's key from s and makes it one line of at most
+// 300 bytes.
+func (ep *endpoint) redact(s string) string {
+	if ep.key != "" {
+		s = strings.ReplaceAll(s, ep.key, "[REDACTED]")
+	}
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 300 {
+		s = strings.ToValidUTF8(s[:297], "") + "..."
+	}
+	return s
+}
+
+// transport adds configured headers and notes each response's status and
+// headers (go-openai drops them from errors) in the attempt's context.
+type transport struct {
+	next    *http.Client
+	headers map[string]string
+}
+
+type attemptKey struct{}
+
+// attemptState is what the transport saw of one attempt.
+type attemptState struct {
+	status int
+	header http.Header
+}
+
+func (t *transport) Do(req *http.Request) (*http.Response, error) {
+	for k, v := range t.headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := t.next.Do(req)
+	if st, ok := req.Context().Value(attemptKey{}).(*attemptState); ok && resp != nil {
+		st.status = resp.StatusCode
+		st.header = resp.Header
+	}
+	return resp, err
+}
+
+// failure is a classified failed attempt.
+type failure struct {
+	status        int
+	retryable     bool
+	message       string
+	cause         error
+	retryAfter    time.Duration
+	hasRetryAfter bool
+}
+
+// classify decides what a failed attempt means.
+func (c *Client) classify(ep *endpoint, err error, st *attemptState, timedOut bool) failure {
+	if timedOut {
+		return failure{retryable: true, message: fmt.Sprintf("no answer within %s", c.timeout), cause: context.DeadlineExceeded}
+	}
+	var bad *badAnswer
+	if errors.As(err, &bad) {
+		return failure{status: st.status, message: ep.redact(bad.msg)}
+	}
+	if st.status != 0 && (st.status < 200 || st.status >= 300) {
+		f := failure{status: st.status, retryable: retryableStatus(st.status), message: ep.redact(providerMessage(err))}
+		f.retryAfter, f.hasRetryAfter = parseRetryAfter(st.header, c.clock.Now())
+		return f
+	}
+	if st.status != 0 {
+		// A 2xx whose body could not be read or decoded: cut short.
+		return failure{status: st.status, retryable: true, message: ep.redact("malformed response: " + err.Error())}
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) {
+		return failure{retryable: true, message: ep.redact(err.Error()), cause: err}
+	}
+	return failure{message: ep.redact(err.Error()), cause: err}
+}
+
+// providerMessage extracts the provider's own words from a go-openai error.
+func providerMessage(err error) string {
+	var apiErr *openai.APIError
+	if errors.As(err, &apiErr) {
+		return apiErr.Message
+	}
+	var reqErr *openai.RequestError
+	if errors.As(err, &reqErr) {
+		if len(reqErr.Body) > 0 {
+			return string(reqErr.Body)
+		}
+		return reqErr.HTTPStatus
+	}
+	return err.Error()
+}
+
+// call is one attempt of a request; it returns the tokens the provider
+// billed.
+type call func(ctx context.Context) (tokens int, err error)
+
+// send runs a request under the endpoint's limits with retries. estimate is
+// the token estimate for the tokens-per-minute limit. It returns the context's
+// error as is when ctx ends, and an *APIError when the request fails.
+func (c *Client) send(ctx context.Context, ep *endpoint, model, kind string, estimate int, do call) error {
+	for attempt := 1; ; attempt++ {
+		if err := c.admit(ctx, ep, estimate); err != nil {
+			return err
+		}
+		if err := ep.sem.acquire(ctx); err != nil {
+			ep.refund(estimate)
+			return err
+		}
+		st := &attemptState{}
+		actx, cancel := context.WithTimeout(context.WithValue(ctx, attemptKey{}, st), c.timeout)
+		start := time.Now()
+		tokens, err := do(actx)
+		timedOut := err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded)
+		cancel()
+		ep.sem.release()
+		latency := time.Since(start)
+
+		if err == nil {
+			if ep.tpm != nil {
+				ep.tpm.adjust(float64(estimate - tokens))
+			}
+			c.log.LogAttrs(ctx, slog.LevelDebug, "llm call", slog.String("model", model), slog.String("kind", kind),
+				slog.Int("attempt", attempt), slog.Int("status", st.status), slog.Duration("latency", latency))
+			return nil
+		}
+		ep.refund(estimate)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		f := c.classify(ep, err, st, timedOut)
+		c.log.LogAttrs(ctx, slog.LevelDebug, "llm call failed", slog.String("model", model), slog.String("kind", kind),
+			slog.Int("attempt", attempt), slog.Int("status", f.status), slog.Duration("latency", latency),
+			slog.Bool("retryable", f.retryable), slog.String("error", f.message))
+		if !f.retryable || attempt >= c.retry.MaxAttempts {
+			return &APIError{Model: model, Status: f.status, Attempts: attempt, Message: f.message, cause: f.cause}
+		}
+		c.meter.addRetry(model)
+		if err := c.clock.Sleep(ctx, c.retry.delay(attempt, f.retryAfter, f.hasRetryAfter)); err != nil {
+			return err
+		}
+	}
+}
+
+// admit waits for the endpoint's rate limits.
+func (c *Client) admit(ctx context.Context, ep *endpoint, estimate int) error {
+	if ep.rpm != nil {
+		if err := ep.rpm.wait(ctx, 1); err != nil {
+			return err
+		}
+	}
+	if ep.tpm != nil {
+		if err := ep.tpm.wait(ctx, float64(estimate)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// refund returns an attempt's token estimate when nothing was billed.
+func (ep *endpoint) refund(estimate int) {
+	if ep.tpm != nil {
+		ep.tpm.adjust(float64(estimate))
+	}
+}
