@@ -303,13 +303,13 @@ func (t *Trace) expectationsJSON() map[string]json.RawMessage {
 	}
 	out := make(map[string]json.RawMessage, len(latest))
 	for name, f := range latest {
-		out[name] = f.a.Expectation.json()
+		out[name] = f.a.Expectation.rawValue()
 	}
 	return out
 }
 
-// json returns the expectation's value as JSON.
-func (x *Expectation) json() json.RawMessage {
+// rawValue returns the expectation's value as JSON.
+func (x *Expectation) rawValue() json.RawMessage {
 	switch {
 	case x.Value != nil:
 		if json.Valid(x.Value) {

@@ -50,7 +50,13 @@ func (e *LineError) Unwrap() error { return e.Err }
 var ErrNotJSON = errors.New("not JSON: want an MLflow trace object, a JSON array of traces, or JSON Lines")
 
 // ReadOption configures [Read] and [ReadFile].
-type ReadOption func(*readConfig)
+type ReadOption interface {
+	applyRead(*readConfig)
+}
+
+type readOptionFunc func(*readConfig)
+
+func (f readOptionFunc) applyRead(c *readConfig) { f(c) }
 
 type readConfig struct {
 	mapping      Mapping
@@ -61,14 +67,14 @@ type readConfig struct {
 // id, inputs, outputs, expectations, feedback and rationales (see
 // [Mapping]).
 func WithMapping(m Mapping) ReadOption {
-	return func(c *readConfig) { c.mapping = m }
+	return readOptionFunc(func(c *readConfig) { c.mapping = m })
 }
 
 // WithExperiment sets the MLflow experiment id recorded in the
 // trace_location of traces converted from flat records ("0", MLflow's
 // default experiment, when not set).
 func WithExperiment(id string) ReadOption {
-	return func(c *readConfig) { c.experimentID = id }
+	return readOptionFunc(func(c *readConfig) { c.experimentID = id })
 }
 
 // ReadFile reads the traces in the file at path; see [Read]. Records and
@@ -105,7 +111,7 @@ func ReadFile(path string, opts ...ReadOption) ([]Record, error) {
 func Read(r io.Reader, name string, opts ...ReadOption) ([]Record, error) {
 	cfg := readConfig{experimentID: "0"}
 	for _, o := range opts {
-		o(&cfg)
+		o.applyRead(&cfg)
 	}
 	rd := &reader{name: name, cfg: cfg, in: bufio.NewReaderSize(r, 64<<10)}
 	return rd.read()

@@ -94,7 +94,8 @@ func parseOrderedValue(dec *json.Decoder) (any, error) {
 }
 
 // toOrdered converts v for rendering: json.RawMessage is parsed keeping key
-// order; other Go values go through encoding/json (map keys sorted).
+// order; Go maps are ordered by key; other Go values go through
+// encoding/json.
 func toOrdered(v any) any {
 	switch v := v.(type) {
 	case nil, bool, string, json.Number, *object:
@@ -104,6 +105,18 @@ func toOrdered(v any) any {
 			return o
 		}
 		return string(v)
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = toOrdered(e)
+		}
+		return out
+	case map[string]any:
+		obj := &object{keys: sortedKeys(v), vals: make(map[string]any, len(v))}
+		for k, e := range v {
+			obj.vals[k] = toOrdered(e)
+		}
+		return obj
 	}
 	b, err := marshalJSON(v)
 	if err != nil {

@@ -20,6 +20,9 @@ const TextValueLimit = 2000
 //   - for a TOOL span, the arguments, the result and any error;
 //   - for other spans, the inputs and outputs, and any error.
 //
+// The root span's inputs and outputs are left out when they read exactly as
+// the request and response above them.
+//
 // Assessments (human labels, judge verdicts, expectations) are not part of
 // the text: a judge must not see the answer it is asked for. The output is
 // deterministic: the same trace always gives the same text.
@@ -35,21 +38,29 @@ func (t *Trace) Text() string {
 			out = raw
 		}
 	}
-	writeField(&b, 0, "Request", InputsText(in))
-	writeField(&b, 0, "Response", OutputsText(out))
+	shown := map[string]string{AttrSpanInputs: InputsText(in), AttrSpanOutputs: OutputsText(out)}
+	writeField(&b, 0, "Request", shown[AttrSpanInputs])
+	writeField(&b, 0, "Response", shown[AttrSpanOutputs])
 	nodes := t.tree()
 	if len(nodes) == 0 {
 		return b.String()
 	}
 	b.WriteString("Spans:\n")
+	root := t.Root()
 	for _, n := range nodes {
-		writeSpan(&b, n)
+		if n.span == root {
+			writeSpan(&b, n, shown)
+		} else {
+			writeSpan(&b, n, nil)
+		}
 	}
 	return b.String()
 }
 
-// writeSpan writes one span and its details.
-func writeSpan(b *strings.Builder, n node) {
+// writeSpan writes one span and its details. Attributes whose text equals
+// shown[key] (the request and response already written for the root span)
+// are not repeated.
+func writeSpan(b *strings.Builder, n node, shown map[string]string) {
 	s := n.span
 	indent := strings.Repeat("  ", n.depth)
 	b.WriteString(indent)
@@ -88,28 +99,32 @@ func writeSpan(b *strings.Builder, n node) {
 			}
 		}
 	case SpanTypeTool:
-		writeAttr(b, depth, s, "arguments", AttrSpanInputs)
-		writeAttr(b, depth, s, "result", AttrSpanOutputs)
+		writeAttr(b, depth, s, "arguments", AttrSpanInputs, shown)
+		writeAttr(b, depth, s, "result", AttrSpanOutputs, shown)
 	default:
-		writeAttr(b, depth, s, "inputs", AttrSpanInputs)
-		writeAttr(b, depth, s, "outputs", AttrSpanOutputs)
+		writeAttr(b, depth, s, "inputs", AttrSpanInputs, shown)
+		writeAttr(b, depth, s, "outputs", AttrSpanOutputs, shown)
 	}
 	if errText != "" {
 		writeField(b, depth, "error", errText)
 	}
 }
 
-// writeAttr writes a span's JSON attribute as a field, when present.
-func writeAttr(b *strings.Builder, depth int, s *Span, label, key string) {
+// writeAttr writes a span's JSON attribute as a field, when present and
+// not already shown.
+func writeAttr(b *strings.Builder, depth int, s *Span, label, key string, shown map[string]string) {
 	raw, ok, err := s.attrJSON(key)
-	switch {
-	case !ok:
+	if !ok {
 		return
-	case err != nil:
-		writeField(b, depth, label, eventString(s.Attributes[key]))
-	default:
-		writeField(b, depth, label, valueText(raw))
 	}
+	text := eventString(s.Attributes[key])
+	if err == nil {
+		text = valueText(raw)
+	}
+	if prev, ok := shown[key]; ok && prev == text {
+		return
+	}
+	writeField(b, depth, label, text)
 }
 
 // writeField writes "label: value", cutting value to TextValueLimit and

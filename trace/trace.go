@@ -1,15 +1,38 @@
 // Package trace holds the traces of an AI application and the assessments
 // (human feedback, judge feedback, expectations) recorded on them, in
-// MLflow's trace model.
+// MLflow's trace model, and is the one place that decides what a judge
+// learns from a trace.
 //
-// A [Trace] read from MLflow's JSON export and written back is the same JSON:
-// the same keys and values (key order may differ). Fields this package does
-// not model are kept verbatim in Extra maps. The package also reads the other
-// input formats alignhost accepts (a JSON array of traces, JSON Lines of
-// traces, and a flat JSON Lines form for users without MLflow; see
-// docs/formats.md) and extracts what a judge needs from a trace: its inputs
-// and outputs as text, its expectations, its retriever spans, and the human
-// label for a judge name.
+// # Model
+//
+// A [Trace] is MLflow's: an [Info] (id, times, metadata, tags and the
+// [Assessment] list) and a [Data] holding the spans. The root span's
+// mlflow.spanInputs and mlflow.spanOutputs attributes are the trace's inputs
+// and outputs. A human label is a feedback assessment with source HUMAN
+// named like the judge.
+//
+// # JSON
+//
+// A Trace read from MLflow's JSON export (schema V3) and written back is the
+// same JSON: the same keys and values, including keys present with empty or
+// null values and integers written as strings (key order may differ). Keys
+// this package does not model are kept verbatim in Extra maps at every
+// level. Legacy V2 traces are converted to V3 when read.
+//
+// # Files
+//
+// [Read] accepts a single trace object, a JSON array of traces, JSON Lines
+// of traces, and a flat JSON Lines form for users without MLflow (see
+// docs/formats.md), with per-record errors that name the file and line.
+// [Write] writes them back; [ReadFeedback] reads human labels kept apart
+// from traces (CSV or JSON Lines).
+//
+// # Extraction
+//
+// [InputsText], [OutputsText], [Trace.Expectations], [Trace.Text] and
+// [Trace.HumanFeedback] implement MLflow's rules for turning a trace into a
+// judge's fields and label; [ExampleFor] combines them into the
+// judge.Example every optimizer learns from.
 //
 // This package is compiled into WebAssembly optimizers that ask for full
 // traces: it depends on the standard library and package judge only.

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -173,12 +172,10 @@ func (a *app) printLabelTable(examples []judge.Example, traces []*trace.Trace) {
 		names = append(names, s)
 	}
 	sort.Strings(names)
-	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "   scenario\tyes\tno\t")
+	fmt.Fprintf(a.stdout, "   %-22s %4s %4s\n", "scenario", "yes", "no")
 	for _, s := range names {
-		fmt.Fprintf(tw, "   %s\t%d\t%d\t\n", s, counts[s]["yes"], counts[s]["no"])
+		fmt.Fprintf(a.stdout, "   %-22s %4d %4d\n", s, counts[s]["yes"], counts[s]["no"])
 	}
-	tw.Flush()
 }
 
 func demoFeedbackTime(r trace.FeedbackRow) time.Time {
@@ -189,12 +186,27 @@ func demoFeedbackTime(r trace.FeedbackRow) time.Time {
 	return r.Time
 }
 
+// schemaSummary describes the answer schema in one line:
+// {"rationale": string, "result": "yes" | "no"}.
 func schemaSummary(schema map[string]any) string {
 	props, _ := schema["properties"].(map[string]any)
 	keys := make([]string, 0, len(props))
-	for k, v := range props {
-		keys = append(keys, fmt.Sprintf("%s %v", k, v))
+	for k := range props {
+		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	return "{" + strings.Join(keys, "; ") + "}"
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		p, _ := props[k].(map[string]any)
+		desc := fmt.Sprint(p["type"])
+		if enum, ok := p["enum"].([]any); ok {
+			vals := make([]string, len(enum))
+			for j, v := range enum {
+				vals[j] = fmt.Sprintf("%q", v)
+			}
+			desc = strings.Join(vals, " | ")
+		}
+		parts[i] = fmt.Sprintf("%q: %s", k, desc)
+	}
+	return "{" + strings.Join(parts, ", ") + "}"
 }

@@ -141,7 +141,7 @@ transaction: a bad row (unknown trace, value not allowed) changes nothing unless
 			}
 			if len(problems) > 0 && !skipBad {
 				a.reportProblems(problems)
-				return rejectAll(problems, "feedback")
+				return rejectAll(problems)
 			}
 			res, err := st.LogAssessments(ctx, batch, store.LogOptions{SkipInvalid: skipBad, SupersedeSameSource: true})
 			if err != nil {

@@ -87,7 +87,7 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		{"judges", "show"},
 		{"traces", "list", "--no-such-flag"},
 		{"judges", "delete", "product_quality"}, // needs @V or --all
-		{"feedback", "log", "tr-1"},              // needs --name and --value
+		{"feedback", "log", "tr-1"},             // needs --name and --value
 	} {
 		errOut := c.fail(exitUsage, args...)
 		if !strings.HasPrefix(errOut, "alignhost: ") {

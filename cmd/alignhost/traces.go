@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -43,6 +44,20 @@ func (p rowProblem) String() string {
 	return fmt.Sprintf("%s: %s", p.Source, p.Reason)
 }
 
+// recordProblem describes a rejected trace record without repeating the
+// file and line its error already names.
+func recordProblem(r trace.Record) rowProblem {
+	reason := r.Err.Error()
+	var le *trace.LineError
+	if errors.As(r.Err, &le) {
+		reason = le.Err.Error()
+		if le.Column > 0 {
+			reason += fmt.Sprintf(" (column %d)", le.Column)
+		}
+	}
+	return rowProblem{Source: r.Source, Line: r.Line, Reason: reason}
+}
+
 // reportProblems prints rejected rows to stderr, at most maxReportedRows.
 func (a *app) reportProblems(problems []rowProblem) {
 	for i, p := range problems {
@@ -55,7 +70,7 @@ func (a *app) reportProblems(problems []rowProblem) {
 }
 
 // rejectAll is the error for input with bad rows when skipping was not asked for.
-func rejectAll(problems []rowProblem, what string) error {
+func rejectAll(problems []rowProblem) error {
 	return fmt.Errorf("%s; %d bad row(s), nothing was imported (pass --skip-bad-rows to import the other rows)",
 		problems[0], len(problems))
 }
@@ -97,7 +112,7 @@ Importing the same traces again is idempotent.
 				}
 				for _, r := range records {
 					if r.Err != nil {
-						problems = append(problems, rowProblem{Source: r.Source, Line: r.Line, Reason: r.Err.Error()})
+						problems = append(problems, recordProblem(r))
 						continue
 					}
 					traces = append(traces, r.Trace)
@@ -106,7 +121,7 @@ Importing the same traces again is idempotent.
 			if len(problems) > 0 {
 				a.reportProblems(problems)
 				if !skipBad {
-					return rejectAll(problems, "traces")
+					return rejectAll(problems)
 				}
 			}
 			st, err := a.openStore(ctx)
@@ -338,4 +353,3 @@ func truncate(s string, n int) string {
 func indent(s string) string {
 	return "  " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ")
 }
-
