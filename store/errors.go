@@ -33,11 +33,11 @@ func (e *SchemaVersionError) Error() string {
 // RowError reports an input row that [Store.LogAssessments] refused.
 type RowError struct {
 	// Index is the row's position in the slice given to LogAssessments.
-	Index int
+	Index int `json:"index"`
 	// Line is the row's line in the caller's input, 0 if unknown.
-	Line int
+	Line int `json:"line,omitempty"`
 	// TraceID is the trace the row refers to, possibly empty.
-	TraceID string
+	TraceID string `json:"trace_id,omitempty"`
 	// Reason says what is wrong with the row.
 	Reason string
 }

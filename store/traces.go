@@ -26,12 +26,12 @@ const pageSize = 256
 // ImportResult counts what [Store.ImportTraces] did.
 type ImportResult struct {
 	// Added counts traces that were not in the store.
-	Added int
+	Added int `json:"added"`
 	// Updated counts traces that were in the store and changed.
-	Updated int
+	Updated int `json:"updated"`
 	// Unchanged counts traces that were in the store exactly as imported,
 	// assessments included.
-	Unchanged int
+	Unchanged int `json:"unchanged"`
 	// Assessments counts the assessments the imported traces carried.
 	Assessments int
 }
@@ -432,23 +432,23 @@ func tracePage(ctx context.Context, tx *sql.Tx, f traceFilter, after int64, offs
 
 // TraceSummary is what `traces list` shows of a trace.
 type TraceSummary struct {
-	TraceID    string
-	Experiment string
+	TraceID    string `json:"trace_id"`
+	Experiment string `json:"experiment"`
 	// RequestTime is zero when the trace does not say.
-	RequestTime     time.Time
-	State           trace.State
-	RequestPreview  string
-	ResponsePreview string
+	RequestTime     time.Time   `json:"request_time,omitzero"`
+	State           trace.State `json:"state,omitempty"`
+	RequestPreview  string      `json:"request_preview,omitempty"`
+	ResponsePreview string      `json:"response_preview,omitempty"`
 	// SessionID is the trace's mlflow.trace.session metadata, if any.
-	SessionID string
+	SessionID string `json:"session_id,omitempty"`
 	// Assessments counts all assessments of the trace.
-	Assessments int
+	Assessments int `json:"assessments"`
 	// FeedbackNames lists the distinct names of the trace's feedback from
 	// any source, sorted.
-	FeedbackNames []string
+	FeedbackNames []string `json:"feedback_names"`
 	// HumanFeedbackNames lists the distinct names of the trace's HUMAN
 	// feedback, sorted: the judges it can help align.
-	HumanFeedbackNames []string
+	HumanFeedbackNames []string `json:"human_feedback_names"`
 }
 
 // TraceSummaries returns a summary of each trace q selects, in import

@@ -148,7 +148,7 @@ func (a *app) openStore(ctx context.Context) (*store.Store, error) {
 	if a.st != nil {
 		return a.st, nil
 	}
-	st, err := store.Open(ctx, a.resolvedStorePath())
+	st, err := store.Open(ctx, a.resolvedStorePath(), store.WithLogger(a.logger))
 	if err != nil {
 		return nil, err
 	}

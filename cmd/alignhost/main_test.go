@@ -283,6 +283,10 @@ func TestFeedbackImportValidatesAgainstJudge(t *testing.T) {
 	if !strings.Contains(out, "recorded 2") {
 		t.Errorf("skip: %q", out)
 	}
+	c.jsonOut(&list, "traces", "list", "--feedback", "product_quality")
+	if len(list) != 2 {
+		t.Fatalf("after --skip-bad-rows %d traces carry product_quality feedback, want 2", len(list))
+	}
 	// Unknown trace: a bad row too.
 	c.fail(exitFailure, "feedback", "log", "tr-nope", "--name", "product_quality", "--value", "good")
 	// Logging again by the same person replaces the earlier value.
