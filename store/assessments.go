@@ -167,14 +167,12 @@ func (s *Store) LogAssessments(ctx context.Context, rows []AssessmentRow, opts L
 // logger holds the statements of one LogAssessments transaction.
 type logger struct {
 	selTrace, selByID, selSameSource, nextSeq, insert, update, invalidate *sql.Stmt
+	stmts                                                                 []stmtSpec
 }
 
 func prepareLogger(ctx context.Context, tx *sql.Tx) (*logger, error) {
 	lg := &logger{}
-	for _, p := range []struct {
-		stmt **sql.Stmt
-		sql  string
-	}{
+	lg.stmts = []stmtSpec{
 		{&lg.selTrace, `SELECT 1 FROM traces WHERE trace_id = ?`},
 		{&lg.selByID, `SELECT trace_id, valid, json FROM assessments WHERE assessment_id = ?`},
 		{&lg.selSameSource, `SELECT assessment_id FROM assessments
@@ -186,25 +184,14 @@ func prepareLogger(ctx context.Context, tx *sql.Tx) (*logger, error) {
 		{&lg.update, `UPDATE assessments SET name = ?, name_key = ?, kind = ?, source_type = ?,
 			source_id = ?, create_time = ?, valid = ?, overrides = ?, json = ? WHERE assessment_id = ?`},
 		{&lg.invalidate, `UPDATE assessments SET valid = 0, json = ? WHERE assessment_id = ?`},
-	} {
-		st, err := tx.PrepareContext(ctx, p.sql)
-		if err != nil {
-			lg.close()
-			return nil, err
-		}
-		*p.stmt = st
+	}
+	if err := prepareAll(ctx, tx, lg.stmts); err != nil {
+		return nil, err
 	}
 	return lg, nil
 }
 
-func (lg *logger) close() {
-	for _, st := range []*sql.Stmt{lg.selTrace, lg.selByID, lg.selSameSource, lg.nextSeq,
-		lg.insert, lg.update, lg.invalidate} {
-		if st != nil {
-			st.Close()
-		}
-	}
-}
+func (lg *logger) close() { closeAll(lg.stmts) }
 
 // logged is the fate of one row: a reason it was refused, or what was done.
 type logged struct {

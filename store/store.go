@@ -241,3 +241,32 @@ func nowMillis() int64 { return time.Now().UnixMilli() }
 
 // fromMillis converts Unix milliseconds from the store to a UTC time.
 func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// stmtSpec names a statement to prepare and where to keep it.
+type stmtSpec struct {
+	stmt **sql.Stmt
+	sql  string
+}
+
+// prepareAll prepares every statement of specs in tx; on an error it closes
+// those it prepared.
+func prepareAll(ctx context.Context, tx *sql.Tx, specs []stmtSpec) error {
+	for i, p := range specs {
+		st, err := tx.PrepareContext(ctx, p.sql)
+		if err != nil {
+			closeAll(specs[:i])
+			return err
+		}
+		*p.stmt = st
+	}
+	return nil
+}
+
+// closeAll closes the prepared statements of specs.
+func closeAll(specs []stmtSpec) {
+	for _, p := range specs {
+		if *p.stmt != nil {
+			(*p.stmt).Close()
+		}
+	}
+}

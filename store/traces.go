@@ -111,14 +111,12 @@ const (
 type importer struct {
 	selTrace, selAssessments, insTrace, updTrace *sql.Stmt
 	delAssessments, insAssessment, selOwner      *sql.Stmt
+	stmts                                        []stmtSpec
 }
 
 func prepareImporter(ctx context.Context, tx *sql.Tx) (*importer, error) {
 	im := &importer{}
-	for _, p := range []struct {
-		stmt **sql.Stmt
-		sql  string
-	}{
+	im.stmts = []stmtSpec{
 		{&im.selTrace, `SELECT experiment_id, json FROM traces WHERE trace_id = ?`},
 		{&im.selAssessments, `SELECT ` + assessmentColumns + ` FROM assessments WHERE trace_id = ? ORDER BY seq`},
 		{&im.insTrace, `INSERT INTO traces (experiment_id, request_time, state, request_preview, response_preview,
@@ -128,25 +126,14 @@ func prepareImporter(ctx context.Context, tx *sql.Tx) (*importer, error) {
 		{&im.delAssessments, `DELETE FROM assessments WHERE trace_id = ?`},
 		{&im.insAssessment, insertAssessmentSQL},
 		{&im.selOwner, `SELECT trace_id FROM assessments WHERE assessment_id = ?`},
-	} {
-		st, err := tx.PrepareContext(ctx, p.sql)
-		if err != nil {
-			im.close()
-			return nil, err
-		}
-		*p.stmt = st
+	}
+	if err := prepareAll(ctx, tx, im.stmts); err != nil {
+		return nil, err
 	}
 	return im, nil
 }
 
-func (im *importer) close() {
-	for _, st := range []*sql.Stmt{im.selTrace, im.selAssessments, im.insTrace, im.updTrace,
-		im.delAssessments, im.insAssessment, im.selOwner} {
-		if st != nil {
-			st.Close()
-		}
-	}
-}
+func (im *importer) close() { closeAll(im.stmts) }
 
 // put stores one trace, merging its assessments with the stored ones.
 func (im *importer) put(ctx context.Context, expID int64, t *trace.Trace) (outcome, error) {
