@@ -79,6 +79,45 @@ CREATE TABLE judges (
 	PRIMARY KEY (name, version)
 ) STRICT;
 `,
+	// 2: model response cache (see cache.go).
+	`
+-- key is the model layer's request digest (hex SHA-256); it covers the
+-- model, messages, schema and parameters, never a credential. value is
+-- the answer as the model layer encoded it. model is NULL when the writer
+-- did not say.
+CREATE TABLE responses (
+	key        TEXT    PRIMARY KEY,
+	value      BLOB    NOT NULL,
+	model      TEXT,
+	created_at INTEGER NOT NULL,
+	hits       INTEGER NOT NULL DEFAULT 0
+) STRICT;
+`,
+	// 3: evaluation runs (see runs.go).
+	`
+-- finished_at is NULL while status is 'running'; a run left 'running' was
+-- cut short by a crash. cost_usd is NULL when the model has no price.
+CREATE TABLE eval_runs (
+	id                INTEGER PRIMARY KEY,
+	judge_name        TEXT    NOT NULL,
+	judge_version     INTEGER NOT NULL,
+	judge_fingerprint TEXT    NOT NULL,
+	model             TEXT    NOT NULL,
+	started_at        INTEGER NOT NULL,
+	finished_at       INTEGER,
+	status            TEXT    NOT NULL CHECK (status IN ('running', 'done', 'interrupted', 'failed')),
+	judged            INTEGER NOT NULL DEFAULT 0,
+	skipped           INTEGER NOT NULL DEFAULT 0,
+	failed            INTEGER NOT NULL DEFAULT 0,
+	cached            INTEGER NOT NULL DEFAULT 0,
+	prompt_tokens     INTEGER NOT NULL DEFAULT 0,
+	completion_tokens INTEGER NOT NULL DEFAULT 0,
+	cost_usd          REAL,
+	error             TEXT
+) STRICT;
+
+CREATE INDEX eval_runs_by_judge ON eval_runs (judge_name, judge_version, id);
+`,
 }
 
 // SchemaVersion is the schema version this build writes: the number of

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"errors"
+	"slices"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/alignhost/alignhost/config"
+	"github.com/alignhost/alignhost/llm"
+	"github.com/alignhost/alignhost/store"
+)
+
+// modelFlags are the flags of every command that calls models.
+type modelFlags struct {
+	noCache bool
+	record  string
+	replay  string
+}
+
+func (f *modelFlags) register(fs *pflag.FlagSet) {
+	fs.BoolVar(&f.noCache, "no-cache", false, "ask the model even when the store's response cache holds the answer (fresh answers still refresh it)")
+	fs.StringVar(&f.record, "record", "", "save every model exchange to this JSON Lines file")
+	fs.StringVar(&f.replay, "replay", "", "answer only from this recording (made with --record); never call a model")
+}
+
+// modelClient builds the model client of one command: the configured
+// providers and default model, the environment as a.getenv reads it, the
+// store's response cache, and the recording or replay the flags ask for.
+// close finishes the recording.
+func (a *app) modelClient(f *modelFlags, st *store.Store, extra ...llm.Option) (client *llm.Client, close func() error, err error) {
+	if f.record != "" && f.replay != "" {
+		return nil, nil, usagef("--record and --replay cannot be used together")
+	}
+	opts := []llm.Option{
+		llm.WithProviders(llmProviders(a.cfg.Providers)...),
+		llm.WithGetenv(a.getenv),
+		llm.WithLogger(a.logger),
+		llm.WithCache(st.ResponseCache()),
+	}
+	if a.cfg.DefaultModel != "" {
+		opts = append(opts, llm.WithDefaultModel(a.cfg.DefaultModel))
+	}
+	close = func() error { return nil }
+	var rec *llm.Recorder
+	switch {
+	case f.record != "":
+		rec, err = llm.CreateRecording(f.record)
+	case f.replay != "":
+		rec, err = llm.OpenReplay(f.replay)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if rec != nil {
+		opts = append(opts, llm.WithRecorder(rec))
+		close = rec.Close
+	}
+	client, err = llm.New(append(opts, extra...)...)
+	if err != nil {
+		return nil, nil, errors.Join(err, close())
+	}
+	return client, close, nil
+}
+
+// llmProviders maps the configuration's providers onto the model layer's,
+// in name order.
+func llmProviders(providers map[string]config.Provider) []llm.Provider {
+	out := make([]llm.Provider, 0, len(providers))
+	for name, p := range providers {
+		out = append(out, llm.Provider{
+			Name:              name,
+			BaseURL:           p.BaseURL,
+			APIKeyEnv:         p.APIKeyEnv,
+			APIType:           llm.APIType(p.APIType),
+			APIVersion:        p.APIVersion,
+			MaxConcurrency:    p.MaxConcurrency,
+			RequestsPerMinute: p.RequestsPerMinute,
+			TokensPerMinute:   p.TokensPerMinute,
+			Headers:           p.Headers,
+		})
+	}
+	slices.SortFunc(out, func(x, y llm.Provider) int { return strings.Compare(x.Name, y.Name) })
+	return out
+}
+
+// priceTable maps the configuration's prices onto the model layer's.
+func priceTable(prices map[string]config.Price) llm.PriceTable {
+	if len(prices) == 0 {
+		return nil
+	}
+	out := make(llm.PriceTable, len(prices))
+	for model, p := range prices {
+		out[model] = llm.Price{InputPerMTok: p.InputPerMTok, OutputPerMTok: p.OutputPerMTok}
+	}
+	return out
+}

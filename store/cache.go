@@ -1,0 +1,172 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// ResponseCache is the store's cache of model answers, the table
+// responses. It implements the model layer's llm.Cache, so that re-running
+// an evaluation, or resuming one that was interrupted, is answered from the
+// store instead of paying for the same request twice, in this process or
+// any later one that opens the same file.
+//
+// Keys are the model layer's request digests: they cover the model URI,
+// messages, schema and parameters, and never a credential, base URL or
+// header. Values are the model layer's opaque JSON. Every lookup that finds
+// an entry counts a hit. Entries are never evicted.
+//
+// A ResponseCache is safe for concurrent use, from several goroutines and
+// processes.
+type ResponseCache struct {
+	s *Store
+
+	// turn is held by the Put that is committing; queue holds the Puts
+	// waiting for a commit.
+	turn  chan struct{}
+	mu    sync.Mutex
+	queue []*pendingPut
+}
+
+// ResponseCache returns a handle on the store's response cache. Use one
+// handle for all the work of a process, so that concurrent Puts share
+// commits.
+func (s *Store) ResponseCache() *ResponseCache {
+	return &ResponseCache{s: s, turn: make(chan struct{}, 1)}
+}
+
+type responseModelKey struct{}
+
+// WithResponseModel returns a copy of ctx that tells [ResponseCache.Put]
+// which model URI the answers written under it came from, for the
+// responses table's model column; without it the column is NULL. The
+// model layer's Cache interface does not carry the model, so the caller
+// that knows it (the evaluator) passes it along with the request's context.
+// It never changes which entry a key finds.
+func WithResponseModel(ctx context.Context, model string) context.Context {
+	return context.WithValue(ctx, responseModelKey{}, model)
+}
+
+// Get returns the value stored under key and counts a hit, or reports
+// false when there is none. A miss only reads.
+func (c *ResponseCache) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	var val []byte
+	err := c.s.db.QueryRowContext(ctx, `SELECT value FROM responses WHERE key = ?`, key).Scan(&val)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err == nil {
+		_, err = c.s.db.ExecContext(ctx, `UPDATE responses SET hits = hits + 1 WHERE key = ?`, key)
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("response cache: get %s: %w", short(key), err)
+	}
+	return val, true, nil
+}
+
+// Put stores val under key, replacing any previous value; the entry keeps
+// its hit count. It returns once the value is committed.
+//
+// Concurrent Puts are committed together: while one transaction commits,
+// the Puts that arrive queue up, and the next of them to take the turn
+// commits them all at once. Under an evaluation's concurrency this makes
+// one commit (and one fsync) serve many answers.
+func (c *ResponseCache) Put(ctx context.Context, key string, val []byte) error {
+	if key == "" {
+		return errors.New("response cache: put: empty key")
+	}
+	p := &pendingPut{key: key, val: val, done: make(chan error, 1)}
+	if m, ok := ctx.Value(responseModelKey{}).(string); ok && m != "" {
+		p.model = sql.NullString{String: m, Valid: true}
+	}
+	c.mu.Lock()
+	c.queue = append(c.queue, p)
+	c.mu.Unlock()
+	select {
+	case err := <-p.done:
+		return err
+	case c.turn <- struct{}{}:
+		// This Put commits everything queued, its own entry included
+		// unless an earlier turn took it.
+		c.mu.Lock()
+		batch := c.queue
+		c.queue = nil
+		c.mu.Unlock()
+		if len(batch) > 0 {
+			err := c.commit(context.WithoutCancel(ctx), batch)
+			for _, q := range batch {
+				q.done <- err
+			}
+		}
+		<-c.turn
+		return <-p.done
+	case <-ctx.Done():
+		return fmt.Errorf("response cache: put %s: %w", short(key), ctx.Err())
+	}
+}
+
+// pendingPut is a Put waiting to be committed.
+type pendingPut struct {
+	key   string
+	val   []byte
+	model sql.NullString
+	done  chan error // receives the commit's outcome
+}
+
+// commit writes a batch of Puts in one transaction.
+func (c *ResponseCache) commit(ctx context.Context, batch []*pendingPut) error {
+	err := c.s.write(ctx, func(tx *sql.Tx) error {
+		st, err := tx.PrepareContext(ctx, `INSERT INTO responses (key, value, model, created_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (key) DO UPDATE SET value = excluded.value,
+				model = coalesce(excluded.model, model), created_at = excluded.created_at`)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		now := nowMillis()
+		for _, p := range batch {
+			if _, err := st.ExecContext(ctx, p.key, p.val, p.model, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("response cache: put %d answers: %w", len(batch), err)
+	}
+	return nil
+}
+
+// CacheStats describes the response cache.
+type CacheStats struct {
+	// Entries is the number of stored answers.
+	Entries int
+	// Hits is the number of lookups that found an answer, over all entries.
+	Hits int64
+	// Bytes is the total size of the stored values.
+	Bytes int64
+}
+
+// Stats returns how many answers the cache holds, how often they were
+// used, and their size.
+func (c *ResponseCache) Stats(ctx context.Context) (CacheStats, error) {
+	var st CacheStats
+	err := c.s.db.QueryRowContext(ctx,
+		`SELECT count(*), coalesce(sum(hits), 0), coalesce(sum(length(value)), 0) FROM responses`).
+		Scan(&st.Entries, &st.Hits, &st.Bytes)
+	if err != nil {
+		return CacheStats{}, fmt.Errorf("response cache: stats: %w", err)
+	}
+	return st, nil
+}
+
+// short is the prefix of a cache key shown in errors.
+func short(key string) string {
+	if len(key) > 12 {
+		return key[:12]
+	}
+	return key
+}
