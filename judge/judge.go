@@ -87,6 +87,9 @@ type ValueType struct {
 	// Values lists the allowed values of a Categorical judge, in order from
 	// best to worst when they are ordinal.
 	Values []string `json:"values,omitempty" toml:"values,omitempty"`
+	// Ordinal says that Values are ordered (best first), so that agreement
+	// statistics weigh a near miss less than a far one.
+	Ordinal bool `json:"ordinal,omitempty" toml:"ordinal,omitempty"`
 	// Min and Max bound Integer and Float values (inclusive); nil means
 	// unbounded.
 	Min *float64 `json:"min,omitempty" toml:"min,omitempty"`

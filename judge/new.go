@@ -204,6 +204,9 @@ func (v ValueType) Validate() error {
 	if kind != Categorical && len(v.Values) > 0 {
 		return fmt.Errorf("values are given for a %s judge; values apply only to %s judges", kind, Categorical)
 	}
+	if kind != Categorical && v.Ordinal {
+		return fmt.Errorf("ordinal is set for a %s judge; it applies only to %s judges", kind, Categorical)
+	}
 	if kind != Integer && kind != Float && (v.Min != nil || v.Max != nil) {
 		return fmt.Errorf("min or max is given for a %s judge; they apply only to %s and %s judges", kind, Integer, Float)
 	}

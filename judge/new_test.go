@@ -90,6 +90,7 @@ func TestValidate(t *testing.T) {
 		{"fractional integer bound", func(j *judge.Judge) { j.ValueType = judge.ValueType{Type: judge.Integer, Max: ptr(4.5)} }, "max 4.5 is not a whole number"},
 		{"infinite bound", func(j *judge.Judge) { j.ValueType = judge.ValueType{Type: judge.Float, Max: ptr(math.Inf(1))} }, "max is not a finite number"},
 		{"string with max", func(j *judge.Judge) { j.ValueType = judge.ValueType{Max: ptr(1)} }, "min or max is given for a string judge"},
+		{"ordinal boolean", func(j *judge.Judge) { j.ValueType = judge.ValueType{Type: judge.Boolean, Ordinal: true} }, "ordinal is set for a boolean judge"},
 		{"params not JSON", func(j *judge.Judge) { j.InferenceParams = map[string]any{"f": func() {}} }, "inference_params cannot be encoded as JSON"},
 		{"params NaN", func(j *judge.Judge) { j.InferenceParams = map[string]any{"temperature": math.NaN()} }, "inference_params cannot be encoded as JSON"},
 		{"negative k", func(j *judge.Judge) { j.Memory = &judge.Memory{Retrieval: judge.Retrieval{K: -1}} }, "memory.retrieval.k -1 is negative"},
