@@ -58,6 +58,10 @@ const (
 	// MetaRunID is the eval_runs ID of the run that made the feedback (Run
 	// only).
 	MetaRunID = "eval_run_id"
+	// MetaRetrievedExamples lists, as a JSON array, the trace IDs of the
+	// stored examples an aligned judge was shown (MLflow's
+	// retrieved_example_trace_ids).
+	MetaRetrievedExamples = "retrieved_example_trace_ids"
 )
 
 // Errors a caller may branch on with errors.Is.
@@ -292,6 +296,7 @@ func (e *Evaluator) judge(ctx context.Context, p *prepared, t *trace.Trace) (*ou
 		return e.failed(ctx, p, t, o, CodeMissingInput, missing), nil
 	}
 	var opts []judge.RequestOption
+	var retrieved []string
 	if p.retrieve {
 		examples, err := e.retriever.Examples(ctx, p.judge, in)
 		if err != nil {
@@ -301,6 +306,9 @@ func (e *Evaluator) judge(ctx context.Context, p *prepared, t *trace.Trace) (*ou
 			return e.failed(ctx, p, t, o, CodeRetrievalError, err.Error()), nil
 		}
 		opts = append(opts, judge.WithExamples(examples...))
+		for _, ex := range examples {
+			retrieved = append(retrieved, ex.TraceID)
+		}
 	}
 	req, err := p.judge.Request(in, opts...)
 	if err != nil {
@@ -365,6 +373,10 @@ func (e *Evaluator) judge(ctx context.Context, p *prepared, t *trace.Trace) (*ou
 	o.assessment = p.assessment(t, e.now())
 	o.assessment.Rationale = rationale
 	o.assessment.Feedback = &trace.Feedback{Value: raw}
+	if len(retrieved) > 0 {
+		ids, _ := json.Marshal(retrieved)
+		o.assessment.Metadata[MetaRetrievedExamples] = string(ids)
+	}
 	o.value = valueText(value, raw)
 	e.log.LogAttrs(ctx, slog.LevelDebug, "eval judged", slog.String("judge", p.name),
 		slog.String("trace", t.Info.TraceID), slog.String("value", o.value), slog.Bool("cached", o.cached))

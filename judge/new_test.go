@@ -297,3 +297,33 @@ func TestFingerprint(t *testing.T) {
 		t.Error("implicit and explicit categorical types fingerprint differently")
 	}
 }
+
+func TestQueryVariable(t *testing.T) {
+	tests := []struct {
+		instructions string
+		want         judge.Variable
+	}{
+		{"Judge {{ outputs }} for {{ inputs }}", judge.Inputs},
+		{"Is {{ outputs }} fluent?", judge.Outputs},
+		{"Compare {{ outputs }} with {{ expectations }}", judge.Outputs},
+		{"Does {{ trace }} meet {{ expectations }}?", judge.Expectations},
+		{"Review {{ trace }}", judge.Trace},
+	}
+	for _, tt := range tests {
+		j := &judge.Judge{Name: "q", Instructions: tt.instructions}
+		got, err := j.QueryVariable()
+		if err != nil || got != tt.want {
+			t.Errorf("%q: QueryVariable = %q, %v; want %q", tt.instructions, got, err, tt.want)
+		}
+	}
+	conv := &judge.Judge{Name: "c", Instructions: "Rate {{ conversation }}"}
+	if _, err := conv.QueryVariable(); err == nil {
+		t.Error("a conversation judge has a query variable")
+	}
+	ex := judge.Example{Inputs: "in", Outputs: "out", Trace: "tr", Expectations: map[string]any{"b": 1, "a": "x"}}
+	for v, want := range map[judge.Variable]string{judge.Inputs: "in", judge.Outputs: "out", judge.Trace: "tr", judge.Expectations: `{"a":"x","b":1}`} {
+		if got := ex.Field(v); got != want {
+			t.Errorf("Field(%s) = %q, want %q", v, got, want)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/alignhost/alignhost/eval"
 	"github.com/alignhost/alignhost/llm"
+	"github.com/alignhost/alignhost/retrieval"
 	"github.com/alignhost/alignhost/store"
 )
 
@@ -119,6 +120,7 @@ func (a *app) runEval(ctx context.Context, args evalArgs) (err error) {
 		eval.WithConcurrency(args.concurrency),
 		eval.WithPrices(priceTable(a.cfg.Prices)),
 		eval.WithProgress(prog.update),
+		eval.WithExampleRetriever(retrieval.New(client)),
 	}
 	if args.models.noCache {
 		opts = append(opts, eval.WithNoCache())
