@@ -102,7 +102,7 @@ func TestModelRetrievalEmbedsTheQueryInTheJudgesSpace(t *testing.T) {
 func TestRetrievalRefusesBrokenMemory(t *testing.T) {
 	e, _ := vector.NewHashEmbedder(32)
 	tests := []struct {
-		name  string
+		name    string
 		corrupt func(j *judge.Judge)
 	}{
 		{"no embedder", func(j *judge.Judge) { j.Memory.Retrieval.Embedder = "" }},
