@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -77,8 +78,16 @@ func (e *HashEmbedder) embed(text string) []float32 {
 			counts["t:"+string(padded[j:j+3])] += trigramWeight
 		}
 	}
+	// Accumulate in sorted order: float32 addition is not associative, and
+	// map order would make the last bits differ from run to run.
+	features := make([]string, 0, len(counts))
+	for f := range counts {
+		features = append(features, f)
+	}
+	slices.Sort(features)
 	v := make([]float32, e.dims)
-	for feature, c := range counts {
+	for _, feature := range features {
+		c := counts[feature]
 		h := fnv.New64a()
 		h.Write([]byte(feature))
 		sum := h.Sum64()
