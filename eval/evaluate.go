@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alignhost/alignhost/judge"
@@ -106,7 +107,24 @@ type Evaluator struct {
 	noCache     bool
 	prices      llm.PriceTable
 	now         func() time.Time
+
+	// prepared memoises Evaluate's preparation of recent judges, so that
+	// judging many traces one call at a time resolves, fingerprints and
+	// clones a judge once, and its retrieval index is built once.
+	prepMu   sync.Mutex
+	prepared []preparedEntry
 }
+
+// preparedEntry is one memoised preparation: valid while the caller keeps
+// the same RegisteredJudge and Judge values unchanged.
+type preparedEntry struct {
+	r *store.RegisteredJudge
+	j *judge.Judge
+	p *prepared
+}
+
+// maxPrepared bounds the judges Evaluate memoises.
+const maxPrepared = 8
 
 // Option configures an [Evaluator].
 type Option func(*Evaluator)
@@ -167,7 +185,13 @@ func New(client *llm.Client, opts ...Option) (*Evaluator, error) {
 }
 
 // Evaluate judges one trace with the registered judge version r and
-// returns the feedback, without storing it.
+// returns the feedback, without storing it. Version 0 stands for a
+// candidate that is not registered yet (say, an aligned judge validated
+// before it is registered); its feedback carries no judge_version.
+//
+// Evaluate prepares a judge once and reuses the preparation while it is
+// called with the same *store.RegisteredJudge holding the same *judge.Judge:
+// do not modify them between calls.
 //
 // A judgement that fails for this trace alone — a missing input field, an
 // unusable answer after the repair attempt, a model that cannot be reached
@@ -177,13 +201,13 @@ func New(client *llm.Client, opts ...Option) (*Evaluator, error) {
 // # Errors
 //
 // Evaluate fails when ctx is done, and when the judge cannot judge any
-// trace: it is not registered (version below 1), invalid, session-level
+// trace: its version is negative, invalid, session-level
 // ([ErrSessionJudge]), aligned with examples and no retriever
 // ([ErrNoRetriever]), its model cannot be resolved (unknown provider,
 // missing credentials), its inference parameters are refused, or a replay
 // lacks the request (*llm.ReplayMissError).
 func (e *Evaluator) Evaluate(ctx context.Context, r *store.RegisteredJudge, t *trace.Trace) (trace.Assessment, error) {
-	p, err := e.prepare(r)
+	p, err := e.preparedFor(r)
 	if err != nil {
 		return trace.Assessment{}, err
 	}
@@ -195,6 +219,27 @@ func (e *Evaluator) Evaluate(ctx context.Context, r *store.RegisteredJudge, t *t
 		return trace.Assessment{}, err
 	}
 	return o.assessment, nil
+}
+
+// preparedFor returns the memoised preparation of r, preparing it on first
+// use. A judge is prepared anew if the caller passes other values.
+func (e *Evaluator) preparedFor(r *store.RegisteredJudge) (*prepared, error) {
+	e.prepMu.Lock()
+	defer e.prepMu.Unlock()
+	for _, entry := range e.prepared {
+		if entry.r == r && r != nil && entry.j == r.Judge {
+			return entry.p, nil
+		}
+	}
+	p, err := e.prepare(r, true)
+	if err != nil {
+		return nil, err
+	}
+	if len(e.prepared) == maxPrepared {
+		e.prepared = e.prepared[1:]
+	}
+	e.prepared = append(e.prepared, preparedEntry{r: r, j: r.Judge, p: p})
+	return p, nil
 }
 
 // prepared is a judge version ready to judge: its model resolved and its
@@ -209,7 +254,9 @@ type prepared struct {
 	retrieve    bool
 }
 
-func (e *Evaluator) prepare(r *store.RegisteredJudge) (*prepared, error) {
+// prepare readies r for judging. unregistered allows version 0: a
+// candidate judge that is evaluated but whose feedback is never stored.
+func (e *Evaluator) prepare(r *store.RegisteredJudge, unregistered bool) (*prepared, error) {
 	if r == nil || r.Judge == nil {
 		return nil, errors.New("evaluate: no judge")
 	}
@@ -220,7 +267,7 @@ func (e *Evaluator) prepare(r *store.RegisteredJudge) (*prepared, error) {
 	fail := func(err error) (*prepared, error) {
 		return nil, fmt.Errorf("judge %s@%d: %w", name, r.Version, err)
 	}
-	if r.Version < 1 {
+	if r.Version < 0 || (r.Version == 0 && !unregistered) {
 		return fail(errors.New("not a registered version: register the judge first"))
 	}
 	if err := r.Judge.Validate(); err != nil {
@@ -485,12 +532,21 @@ func (p *prepared) assessment(t *trace.Trace, now time.Time) trace.Assessment {
 		Source:         trace.Source{Type: trace.SourceLLMJudge, ID: p.model},
 		CreateTime:     ts,
 		LastUpdateTime: ts,
-		Metadata: map[string]string{
-			MetaJudgeVersion:     strconv.Itoa(p.version),
-			MetaJudgeFingerprint: p.fingerprint,
-			MetaModel:            p.model,
-		},
+		Metadata:       p.metadata(),
 	}
+}
+
+// metadata is the metadata of the judge's feedback; an unregistered
+// candidate (version 0) has no version.
+func (p *prepared) metadata() map[string]string {
+	m := map[string]string{
+		MetaJudgeFingerprint: p.fingerprint,
+		MetaModel:            p.model,
+	}
+	if p.version > 0 {
+		m[MetaJudgeVersion] = strconv.Itoa(p.version)
+	}
+	return m
 }
 
 // failed completes o as an error feedback.

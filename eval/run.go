@@ -161,7 +161,7 @@ func (e *Evaluator) Run(ctx context.Context, spec RunSpec) (*RunSummary, error) 
 	if spec.Limit < 0 || spec.Concurrency < 0 || spec.Total < 0 {
 		return nil, errors.New("run: limit, concurrency and total must not be negative")
 	}
-	p, err := e.prepare(spec.Judge)
+	p, err := e.prepare(spec.Judge, false)
 	if err != nil {
 		return nil, fmt.Errorf("run: %w", err)
 	}

@@ -385,7 +385,7 @@ func TestJudgesThatCannotBeEvaluated(t *testing.T) {
 		{"session-level", &store.RegisteredJudge{Name: "coherent", Version: 1, Judge: session}, eval.ErrSessionJudge},
 		{"aligned without retriever", &store.RegisteredJudge{Name: "helpful", Version: 2, Judge: aligned}, eval.ErrNoRetriever},
 		{"unknown provider", &store.RegisteredJudge{Name: "helpful", Version: 1, Judge: unknown}, llm.ErrUnknownProvider},
-		{"unregistered", &store.RegisteredJudge{Name: "helpful", Judge: boolJudge(t)}, nil},
+		{"negative version", &store.RegisteredJudge{Name: "helpful", Version: -1, Judge: boolJudge(t)}, nil},
 		{"bad inference params", &store.RegisteredJudge{Name: "helpful", Version: 1, Judge: badParams}, llm.ErrInvalidRequest},
 	} {
 		_, err := e.Evaluate(ctx, tc.r, tr)
@@ -396,6 +396,16 @@ func TestJudgesThatCannotBeEvaluated(t *testing.T) {
 	if srv.Calls() != 0 {
 		t.Errorf("%d calls for judges that cannot judge", srv.Calls())
 	}
+
+	// Version 0 is an unregistered candidate: judged, without a version.
+	cand, err := e.Evaluate(ctx, &store.RegisteredJudge{Name: "helpful", Judge: boolJudge(t)}, tr)
+	if err != nil || cand.Feedback.Error != nil {
+		t.Fatalf("candidate: %+v, %v", cand.Feedback, err)
+	}
+	if _, ok := cand.Metadata[eval.MetaJudgeVersion]; ok || cand.Metadata[eval.MetaJudgeFingerprint] == "" {
+		t.Errorf("candidate metadata = %v; want a fingerprint and no version", cand.Metadata)
+	}
+	srv.Reset()
 
 	// With a retriever, the aligned judge shows its examples.
 	ret := &retriever{examples: aligned.Memory.Examples}

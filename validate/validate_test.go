@@ -495,7 +495,7 @@ func TestCompareRefusals(t *testing.T) {
 	a := registered(t, "helpful", 1, boolean, false)
 	b := registered(t, "helpful", 2, boolean, true)
 	graded := registered(t, "helpful", 3, judge.ValueType{Values: []string{"good", "bad"}}, true)
-	unregistered := registered(t, "helpful", 0, boolean, true)
+	unregistered := registered(t, "helpful", -1, boolean, true) // version 0 is a candidate; negative is nonsense
 	other := registered(t, "tone", 1, boolean, false)
 	ctx := context.Background()
 
@@ -515,7 +515,7 @@ func TestCompareRefusals(t *testing.T) {
 		{name: "label option names a missing label", a: a, b: b, traces: traces, opts: validate.Options{Label: "Tone"}, want: `"Tone"`, noLabels: true},
 		{name: "no trace", a: a, b: b, want: "none of the 0 traces", noLabels: true},
 		{name: "only unfit labels", a: a, b: b, traces: unfit, want: `2 labels do not fit the judge's value type (trace u1: human value "maybe"`, noLabels: true},
-		{name: "unregistered judge", a: a, b: unregistered, traces: traces, want: "register the judge first", asks: true},
+		{name: "negative version", a: a, b: unregistered, traces: traces, want: "register the judge first", asks: true},
 		{name: "no judge", a: a, traces: traces, want: "no judge b"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
