@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// buildPlugins builds the example plugins into dir with the standard
+// toolchain, as a plugin author would.
+func buildPlugins(t *testing.T, dir string, pkgs map[string]string) map[string]string {
+	t.Helper()
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go tool to build plugins: %v", err)
+	}
+	paths := map[string]string{}
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	for name, pkg := range pkgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out := filepath.Join(dir, name+".wasm")
+			cmd := exec.Command(goTool, "build", "-buildmode=c-shared", "-o", out, pkg)
+			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			if err := cmd.Run(); err != nil {
+				t.Errorf("build %s: %v\n%s", pkg, err, stderr.String())
+				return
+			}
+			mu.Lock()
+			paths[name] = out
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	return paths
+}
+
+func TestPluginCommands(t *testing.T) {
+	c := newCLI(t)
+	c.env[pluginCacheEnv] = filepath.Join(c.dir, "cache")
+	wasm := buildPlugins(t, c.dir, map[string]string{
+		"noop":    "../../plugins/examples/noop",
+		"fewshot": "../../plugins/examples/fewshot/wasm",
+	})
+	data, err := os.ReadFile(wasm["fewshot"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+
+	t.Run("inspect", func(t *testing.T) {
+		out := c.ok("plugin", "inspect", wasm["fewshot"])
+		for _, want := range []string{
+			"file          fewshot.wasm",
+			"sha256        " + hex.EncodeToString(sum[:]),
+			"abi           v1",
+			"name          fewshot",
+			"version       1.0.0",
+			"capabilities  embed, chat, evaluate",
+			"  k         integer  3        how many examples to add",
+			"  alignhost_v1.embed (i32, i32) -> i64",
+			"  alignhost_align (i32, i32) -> i64",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("inspect output lacks %q:\n%s", want, out)
+			}
+		}
+		var got pluginInspection
+		c.jsonOut(&got, "plugin", "inspect", wasm["fewshot"])
+		if got.ABIVersion != 1 || got.Description == nil || got.Description.Name != "fewshot" || got.Size != len(data) || got.LoadError != "" {
+			t.Errorf("inspect --json = %+v", got)
+		}
+	})
+	t.Run("inspect a broken module", func(t *testing.T) {
+		bad := c.write("bad.wasm", "\x00asm\x01\x00\x00\x00garbage")
+		if errOut := c.fail(exitFailure, "plugin", "inspect", bad); !strings.Contains(errOut, "not a valid WebAssembly module") {
+			t.Errorf("stderr = %q", errOut)
+		}
+	})
+	t.Run("verify", func(t *testing.T) {
+		out := c.ok("plugin", "verify", wasm["fewshot"], "--set", "k=2", "--set", "condense=true", "--set", "verify=true")
+		for _, want := range []string{
+			"load      ok", "describe  ok  fewshot 1.0.0", "align     ok  12 examples: a valid judge with 2 guidelines",
+			"repeat    ok", "plugin fewshot 1.0.0 conforms to plugin ABI v1",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("verify output lacks %q:\n%s", want, out)
+			}
+		}
+		var v pluginVerdict
+		c.jsonOut(&v, "plugin", "verify", wasm["noop"])
+		if !v.Conforms || len(v.Steps) != 4 || v.Plugin != "noop" || v.ABIVersion != 1 {
+			t.Errorf("verify --json = %+v", v)
+		}
+	})
+	t.Run("verify refuses bad configuration", func(t *testing.T) {
+		out, errOut, code := c.run("plugin", "verify", wasm["fewshot"], "--set", "k=many")
+		if code != exitFailure || !strings.Contains(out, "align     FAIL") ||
+			!strings.Contains(errOut, `config key "k": "many" is not an integer`) {
+			t.Errorf("exit %d\nstdout %s\nstderr %s", code, out, errOut)
+		}
+	})
+	t.Run("usage", func(t *testing.T) {
+		c.fail(exitUsage, "plugin", "verify", wasm["noop"], "--set", "novalue")
+		c.fail(exitUsage, "plugin", "inspect")
+	})
+}
