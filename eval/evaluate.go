@@ -337,8 +337,15 @@ type failure struct {
 // judge makes one judgement. It returns an error only for failures that
 // are not the trace's: ctx done, or a judge or client that cannot work.
 func (e *Evaluator) judge(ctx context.Context, p *prepared, t *trace.Trace) (*outcome, error) {
-	o := &outcome{}
 	in, missing := p.input(t)
+	return e.judgeInput(ctx, p, t.Info.TraceID, in, missing)
+}
+
+// judgeInput makes one judgement of the input fields in of trace traceID;
+// missing, when set, says which field is absent.
+func (e *Evaluator) judgeInput(ctx context.Context, p *prepared, traceID string, in judge.Input, missing string) (*outcome, error) {
+	t := traceID
+	o := &outcome{}
 	if missing != "" {
 		return e.failed(ctx, p, t, o, CodeMissingInput, missing), nil
 	}
@@ -396,7 +403,7 @@ func (e *Evaluator) judge(ctx context.Context, p *prepared, t *trace.Trace) (*ou
 			reason = ae.Reason
 		}
 		e.log.LogAttrs(ctx, slog.LevelDebug, "eval answer unusable; asking again",
-			slog.String("judge", p.name), slog.String("trace", t.Info.TraceID), slog.String("reason", reason))
+			slog.String("judge", p.name), slog.String("trace", t), slog.String("reason", reason))
 		repair := chat
 		repair.NoCache = true
 		repair.Messages = append(append([]llm.Message(nil), chat.Messages...),
@@ -426,7 +433,7 @@ func (e *Evaluator) judge(ctx context.Context, p *prepared, t *trace.Trace) (*ou
 	}
 	o.value = valueText(value, raw)
 	e.log.LogAttrs(ctx, slog.LevelDebug, "eval judged", slog.String("judge", p.name),
-		slog.String("trace", t.Info.TraceID), slog.String("value", o.value), slog.Bool("cached", o.cached))
+		slog.String("trace", t), slog.String("value", o.value), slog.Bool("cached", o.cached))
 	return o, nil
 }
 
@@ -523,12 +530,12 @@ func blank(v any) bool {
 }
 
 // assessment is the feedback skeleton of a judgement of t made at now.
-func (p *prepared) assessment(t *trace.Trace, now time.Time) trace.Assessment {
+func (p *prepared) assessment(traceID string, now time.Time) trace.Assessment {
 	ts := trace.NewTimestamp(now)
 	return trace.Assessment{
-		ID:             feedbackID(t.Info.TraceID, p.name, p.version, p.fingerprint),
+		ID:             feedbackID(traceID, p.name, p.version, p.fingerprint),
 		Name:           p.name,
-		TraceID:        t.Info.TraceID,
+		TraceID:        traceID,
 		Source:         trace.Source{Type: trace.SourceLLMJudge, ID: p.model},
 		CreateTime:     ts,
 		LastUpdateTime: ts,
@@ -550,13 +557,13 @@ func (p *prepared) metadata() map[string]string {
 }
 
 // failed completes o as an error feedback.
-func (e *Evaluator) failed(ctx context.Context, p *prepared, t *trace.Trace, o *outcome, code, message string) *outcome {
-	o.assessment = p.assessment(t, e.now())
+func (e *Evaluator) failed(ctx context.Context, p *prepared, traceID string, o *outcome, code, message string) *outcome {
+	o.assessment = p.assessment(traceID, e.now())
 	o.assessment.Feedback = &trace.Feedback{Error: &trace.FeedbackError{Code: code, Message: message}}
 	o.code = code
 	o.cached = false
 	e.log.LogAttrs(ctx, slog.LevelDebug, "eval judgement failed", slog.String("judge", p.name),
-		slog.String("trace", t.Info.TraceID), slog.String("code", code), slog.String("error", message))
+		slog.String("trace", traceID), slog.String("code", code), slog.String("error", message))
 	return o
 }
 
