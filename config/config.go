@@ -40,9 +40,32 @@ type Config struct {
 	// Prices are what models cost, by model URI, used to estimate the cost
 	// of a run from its token usage.
 	Prices map[string]Price `toml:"prices"`
+	// Align holds the defaults of alignhost align.
+	Align Align `toml:"align"`
 	// Plugins holds per-optimizer settings, by plugin name, passed to the
 	// optimizer as its configuration.
 	Plugins map[string]map[string]any `toml:"plugins"`
+}
+
+// Align holds the defaults of alignhost align.
+type Align struct {
+	// ReflectionModel is the model URI optimizers think with (distil
+	// guidelines, propose instructions). Empty: the default model.
+	ReflectionModel string `toml:"reflection_model"`
+	// EmbeddingModel is the model URI that embeds texts, and
+	// EmbeddingDimensions its vector length. Empty: OpenAI's
+	// text-embedding-3-small at 512 dimensions when its key is set,
+	// otherwise the optimizer's local embedder.
+	EmbeddingModel      string `toml:"embedding_model"`
+	EmbeddingDimensions int    `toml:"embedding_dimensions"`
+	// RequireImprovement refuses to register an aligned judge whose
+	// held-out kappa is not better than its base's.
+	RequireImprovement bool `toml:"require_improvement"`
+	// Plugins pins optimizer modules by SHA-256: a module whose hash is
+	// listed here as trusted runs without the interrupt checks that stop a
+	// spinning module (see docs/abi.md). The bundled MemAlign is trusted
+	// without being listed.
+	TrustedSHA256 []string `toml:"trusted_sha256"`
 }
 
 // Price is what a model costs, in US dollars per million tokens.
@@ -161,6 +184,14 @@ func (c Config) Validate() error {
 			case "authorization", "api-key", "x-api-key":
 				return fmt.Errorf("provider %q: header %q would put a credential in the config file; name the environment variable in api_key_env instead", name, h)
 			}
+		}
+	}
+	if c.Align.EmbeddingDimensions < 0 {
+		return fmt.Errorf("align.embedding_dimensions must not be negative")
+	}
+	for _, h := range c.Align.TrustedSHA256 {
+		if len(h) != 64 || strings.Trim(strings.ToLower(h), "0123456789abcdef") != "" {
+			return fmt.Errorf("align.trusted_sha256: %q is not a hex SHA-256", h)
 		}
 	}
 	for model, price := range c.Prices {

@@ -87,6 +87,7 @@ func TestLoadRejects(t *testing.T) {
 		{"provider without url", "[providers.x]\napi_key_env = \"K\"\n", `provider "x": base_url is required`},
 		{"bad api type", "[providers.x]\nbase_url = \"http://h\"\napi_type = \"grpc\"\n", `api_type "grpc"`},
 		{"credential header", "[providers.x]\nbase_url = \"http://h\"\nheaders = { Authorization = \"Bearer sk\" }\n", "api_key_env instead"},
+		{"bad trusted hash", "[align]\ntrusted_sha256 = [\"abc\"]\n", "not a hex SHA-256"},
 		{"negative price", "[prices.\"openai:/x\"]\ninput_per_mtok = -1\n", "must not be negative"},
 		{"negative limit", "[providers.x]\nbase_url = \"http://h\"\nrequests_per_minute = -1\n", "must not be negative"},
 	}

@@ -109,7 +109,7 @@ ALIGNHOST_STORE says otherwise).`,
 	pf.BoolVar(&a.jsonOut, "json", false, "print machine-readable JSON")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "print debug logs")
 
-	root.AddCommand(a.tracesCommand(), a.feedbackCommand(), a.judgesCommand(), a.demoCommand(), a.evalCommand(), a.pluginCommand(), a.compareCommand())
+	root.AddCommand(a.tracesCommand(), a.feedbackCommand(), a.judgesCommand(), a.demoCommand(), a.evalCommand(), a.pluginCommand(), a.compareCommand(), a.alignCommand(), a.unalignCommand())
 	return root
 }
 
