@@ -2,18 +2,20 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"embed"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/alignhost/alignhost/config"
 	"github.com/alignhost/alignhost/judge"
 	"github.com/alignhost/alignhost/judge/judgefile"
+	"github.com/alignhost/alignhost/llm/llmsim"
 	"github.com/alignhost/alignhost/store"
 	"github.com/alignhost/alignhost/trace"
 )
@@ -28,130 +30,174 @@ func (a *app) demoCommand() *cobra.Command {
 	var keep bool
 	cmd := &cobra.Command{
 		Use:   "demo",
-		Short: "Walk through the workflow offline on a bundled dataset",
-		Long: `Walk through the judge-alignment workflow on a bundled dataset: 48 traces of a
+		Short: "Run the whole workflow offline, against a simulated model",
+		Long: `Run the judge-alignment workflow end to end on a bundled dataset: 48 traces of a
 customer-support assistant with its experts' feedback. The demo registers the
-team's judge, imports the traces and the feedback, and shows what alignment will
-learn from. It runs offline and calls no model.
+team's judge, evaluates it, records the experts' feedback, aligns the judge with
+the embedded MemAlign on 70% of the traces, compares base and aligned judge on
+the held-out 30%, and evaluates the aligned judge.
 
-Unless --store is given it works in a temporary store that is removed afterwards
-(--keep keeps it).`,
+No model or key is needed: every model answer comes from a built-in simulated
+model (docs/simulation.md) served on 127.0.0.1 over the OpenAI API, so the real
+client, structured output, cache, WebAssembly optimizer and retrieval all run.
+The numbers show how the workflow behaves, not how a real model would score.
+
+Unless --store is given the demo works in a temporary store that is removed
+afterwards (--keep keeps it).`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			if a.storePath == "" {
-				dir, err := os.MkdirTemp("", "alignhost-demo-")
-				if err != nil {
-					return err
-				}
-				if !keep {
-					defer os.RemoveAll(dir)
-				}
-				a.storePath = filepath.Join(dir, "alignhost.db")
-			}
-			st, err := a.openStore(ctx)
-			if err != nil {
-				return err
-			}
-			w := a.stdout
-			fmt.Fprintln(w, "alignhost demo — offline walk-through on bundled data (no model is called)")
-			fmt.Fprintf(w, "store: %s\n\n", a.storePath)
-
-			// 1. The judge.
-			spec, _ := demoData.ReadFile("demodata/support_quality.toml")
-			j, err := judgefile.Decode(spec, judgefile.TOML)
-			if err != nil {
-				return fmt.Errorf("demo judge: %w", err)
-			}
-			version, err := st.RegisterJudge(ctx, j, map[string]string{"source": "demo"})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(w, "1. registered judge %s@%d (%s, model %s)\n", j.Name, version, describeValueType(j.ValueType), j.Model)
-
-			// 2. The traces.
-			raw, _ := demoData.ReadFile("demodata/traces.jsonl")
-			records, err := trace.Read(bytes.NewReader(raw), "demodata/traces.jsonl")
-			if err != nil {
-				return err
-			}
-			traces := make([]*trace.Trace, 0, len(records))
-			for _, r := range records {
-				if r.Err != nil {
-					return fmt.Errorf("demo traces line %d: %w", r.Line, r.Err)
-				}
-				traces = append(traces, r.Trace)
-			}
-			res, err := st.ImportTraces(ctx, "support-bot", traces)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(w, "2. imported %d traces into experiment \"support-bot\" (%d new)\n", len(traces), res.Added)
-
-			// 3. The experts' feedback.
-			csv, _ := demoData.ReadFile("demodata/feedback.csv")
-			rows, err := trace.ReadFeedback(bytes.NewReader(csv), "demodata/feedback.csv")
-			if err != nil {
-				return err
-			}
-			batch := make([]store.AssessmentRow, 0, len(rows))
-			for _, r := range rows {
-				if r.Err != nil {
-					return fmt.Errorf("demo feedback line %d: %w", r.Line, r.Err)
-				}
-				as, err := humanFeedback(j, j.Name, r.TraceID, r.Value, r.Rationale, r.SourceID, demoFeedbackTime(r))
-				if err != nil {
-					return fmt.Errorf("demo feedback line %d: %w", r.Line, err)
-				}
-				batch = append(batch, store.AssessmentRow{Line: r.Line, Assessment: as})
-			}
-			logged, err := st.LogAssessments(ctx, batch, store.LogOptions{})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(w, "3. recorded %d human feedback rows under the judge's name %q\n\n", logged.Added+logged.Updated+logged.Unchanged, j.Name)
-
-			// 4. What alignment will learn from.
-			var stored []*trace.Trace
-			for t, err := range st.Traces(ctx, store.TraceQuery{Experiment: "support-bot"}) {
-				if err != nil {
-					return err
-				}
-				stored = append(stored, t)
-			}
-			examples, skips, err := trace.Examples(j, stored)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(w, "4. %d traces yield a labelled example for %s, %d were skipped\n", len(examples), j.Name, len(skips))
-			for _, s := range skips {
-				fmt.Fprintf(w, "   skipped %s: %s\n", s.TraceID, s.Reason)
-			}
-			a.printLabelTable(examples, stored)
-
-			// 5. What the judge asks the model.
-			if len(stored) > 0 {
-				root := stored[0].Root()
-				in, _ := root.Inputs()
-				out, _ := root.Outputs()
-				req, err := j.Request(judge.Input{Inputs: in, Outputs: out})
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(w, "\n5. the request %s sends for trace %s (system message abridged):\n", j.Name, stored[0].Info.TraceID)
-				for _, m := range req.Messages {
-					fmt.Fprintf(w, "   [%s] %s\n", m.Role, truncate(m.Content, 220))
-				}
-				fmt.Fprintf(w, "   answer schema: %s\n", schemaSummary(req.Schema))
-			}
-			fmt.Fprintln(w, "\nNext: explore with 'alignhost --store", a.storePath, "traces list' (run the demo with --keep).")
-			fmt.Fprintln(w, "Evaluating and aligning judges against a model are not in this build yet.")
-			return nil
+			return a.runDemo(cmd.Context(), keep)
 		},
 	}
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the temporary store")
 	return cmd
 }
+
+func (a *app) runDemo(ctx context.Context, keep bool) error {
+	if a.storePath == "" {
+		dir, err := os.MkdirTemp("", "alignhost-demo-")
+		if err != nil {
+			return err
+		}
+		if !keep {
+			defer os.RemoveAll(dir)
+		}
+		a.storePath = filepath.Join(dir, "alignhost.db")
+	}
+	// The demo runs on built-in defaults, whatever alignhost.toml says, and
+	// sends the openai provider — only it — to the simulation.
+	a.cfg = config.Default()
+	sim, err := llmsim.New().Serve(ctx)
+	if err != nil {
+		return err
+	}
+	defer sim.Close()
+	outer := a.getenv
+	a.getenv = func(k string) string {
+		if v := sim.Getenv(k); v != "" {
+			return v
+		}
+		return outer(k)
+	}
+	st, err := a.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	w := a.stdout
+	fmt.Fprintln(w, "alignhost demo — SIMULATION")
+	fmt.Fprintln(w, "Every model answer below comes from alignhost's built-in simulated model (docs/simulation.md),")
+	fmt.Fprintf(w, "served at %s over the OpenAI API. The figures show how the workflow behaves,\n", sim.URL)
+	fmt.Fprintln(w, "not how a real model would score. Store:", a.storePath)
+
+	step := func(n int, title, command string) {
+		fmt.Fprintf(w, "\n== %d. %s\n   $ %s\n\n", n, title, command)
+	}
+
+	// 1. The team's first judge.
+	step(1, "The team's first judge: generic, unaware of the team's policies", "alignhost judges create support_quality.toml")
+	spec, _ := demoData.ReadFile("demodata/support_quality.toml")
+	j, err := judgefile.Decode(spec, judgefile.TOML)
+	if err != nil {
+		return fmt.Errorf("demo judge: %w", err)
+	}
+	version, err := st.RegisterJudge(ctx, j, map[string]string{"source": "demo"})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "registered judge %s@%d (%s, model %s)\n", j.Name, version, describeValueType(j.ValueType), j.Model)
+
+	// 2. The traces.
+	step(2, "The support assistant's traces", "alignhost traces import traces.jsonl --experiment support-bot")
+	raw, _ := demoData.ReadFile("demodata/traces.jsonl")
+	records, err := trace.Read(bytes.NewReader(raw), "demodata/traces.jsonl")
+	if err != nil {
+		return err
+	}
+	traces := make([]*trace.Trace, 0, len(records))
+	for _, r := range records {
+		if r.Err != nil {
+			return fmt.Errorf("demo traces line %d: %w", r.Line, r.Err)
+		}
+		traces = append(traces, r.Trace)
+	}
+	res, err := st.ImportTraces(ctx, demoExperiment, traces)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "imported %d traces into experiment %q (%d new)\n", len(traces), demoExperiment, res.Added)
+
+	// 3. Evaluate the judge.
+	step(3, "Run the judge over the traces", "alignhost eval --judge support_quality --experiment support-bot")
+	models := &modelFlags{}
+	if err := a.runEval(ctx, evalArgs{name: j.Name, experiment: demoExperiment, concurrency: 8, models: models}); err != nil {
+		return err
+	}
+
+	// 4. The experts' feedback.
+	step(4, "The support leads' feedback, under the judge's name", "alignhost feedback import feedback.csv --name support_quality")
+	csv, _ := demoData.ReadFile("demodata/feedback.csv")
+	rows, err := trace.ReadFeedback(bytes.NewReader(csv), "demodata/feedback.csv")
+	if err != nil {
+		return err
+	}
+	batch := make([]store.AssessmentRow, 0, len(rows))
+	for _, r := range rows {
+		if r.Err != nil {
+			return fmt.Errorf("demo feedback line %d: %w", r.Line, r.Err)
+		}
+		as, err := humanFeedback(j, j.Name, r.TraceID, r.Value, r.Rationale, r.SourceID, demoFeedbackTime(r))
+		if err != nil {
+			return fmt.Errorf("demo feedback line %d: %w", r.Line, err)
+		}
+		batch = append(batch, store.AssessmentRow{Line: r.Line, Assessment: as})
+	}
+	logged, err := st.LogAssessments(ctx, batch, store.LogOptions{})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "recorded %d human feedback rows; by scenario (a tag the model never sees):\n", logged.Added+logged.Updated+logged.Unchanged)
+	var stored []*trace.Trace
+	for t, err := range st.Traces(ctx, store.TraceQuery{Experiment: demoExperiment}) {
+		if err != nil {
+			return err
+		}
+		stored = append(stored, t)
+	}
+	examples, _, err := trace.Examples(j, stored)
+	if err != nil {
+		return err
+	}
+	a.printLabelTable(examples, stored)
+
+	// 5. Align on 70%, compare on the held-out 30%.
+	step(5, "Align with MemAlign on 70% of the traces; compare base and aligned judge on the other 30%",
+		"alignhost align --judge support_quality --holdout 0.3 --seed 1")
+	if err := a.runAlign(ctx, &alignFlags{judgeRef: j.Name, optimizer: "memalign", experiment: demoExperiment,
+		holdout: 0.3, seed: 1, concurrency: 8, models: *models}); err != nil {
+		return err
+	}
+
+	// 6. The aligned judge evaluates like any other.
+	step(6, "Run the aligned judge over the traces (it retrieves similar expert judgements)",
+		"alignhost eval --judge support_quality@2 --experiment support-bot")
+	if err := a.runEval(ctx, evalArgs{name: j.Name, version: version + 1, experiment: demoExperiment, concurrency: 8, models: models}); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(w, "\nThat was a simulation. To run the same workflow against a real model:")
+	fmt.Fprintln(w, "  export OPENAI_API_KEY=…   # or configure another provider: docs/models.md")
+	fmt.Fprintln(w, "  alignhost judges create support_quality.toml")
+	fmt.Fprintln(w, "  alignhost traces import traces.jsonl && alignhost eval --judge support_quality")
+	fmt.Fprintln(w, "  alignhost feedback import feedback.csv --name support_quality")
+	fmt.Fprintln(w, "  alignhost align --judge support_quality --holdout 0.3 --require-improvement")
+	if keep {
+		fmt.Fprintf(w, "The demo's store is kept: alignhost --store %s judges show support_quality@2\n", a.storePath)
+	}
+	return nil
+}
+
+// demoExperiment is the experiment the demo's traces go to.
+const demoExperiment = "support-bot"
 
 // printLabelTable prints the human labels per scenario tag.
 func (a *app) printLabelTable(examples []judge.Example, traces []*trace.Trace) {
@@ -184,29 +230,4 @@ func demoFeedbackTime(r trace.FeedbackRow) time.Time {
 		return time.Date(2026, 10, 15, 9, 0, 0, 0, time.UTC)
 	}
 	return r.Time
-}
-
-// schemaSummary describes the answer schema in one line:
-// {"rationale": string, "result": "yes" | "no"}.
-func schemaSummary(schema map[string]any) string {
-	props, _ := schema["properties"].(map[string]any)
-	keys := make([]string, 0, len(props))
-	for k := range props {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		p, _ := props[k].(map[string]any)
-		desc := fmt.Sprint(p["type"])
-		if enum, ok := p["enum"].([]any); ok {
-			vals := make([]string, len(enum))
-			for j, v := range enum {
-				vals[j] = fmt.Sprintf("%q", v)
-			}
-			desc = strings.Join(vals, " | ")
-		}
-		parts[i] = fmt.Sprintf("%q: %s", k, desc)
-	}
-	return "{" + strings.Join(parts, ", ") + "}"
 }

@@ -315,12 +315,51 @@ func TestFeedbackImportValidatesAgainstJudge(t *testing.T) {
 	}
 }
 
-func TestDemoRuns(t *testing.T) {
+func demoCLI(t *testing.T) *cli {
 	c := newCLI(t)
-	out := c.ok("demo")
-	for _, want := range []string{"registered judge support_quality@1", "imported 48 traces", "recorded 48 human feedback", "48 traces yield a labelled example"} {
+	c.env[pluginCacheEnv] = filepath.Join(t.TempDir(), "wasm-cache")
+	c.env["OPENAI_API_KEY"] = "sk-real-key-that-must-not-be-used"
+	return c
+}
+
+func TestDemoRuns(t *testing.T) {
+	out := demoCLI(t).ok("demo")
+	for _, want := range []string{
+		"SIMULATION",
+		"registered judge support_quality@1",
+		"imported 48 traces",
+		"eval support_quality@1",
+		"recorded 48 human feedback rows",
+		"aligned support_quality@1 with memalign",
+		"B agrees with the humans better than A",
+		"registered support_quality@2",
+		"eval support_quality@2",
+		"That was a simulation",
+	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}
 	}
+	if strings.Contains(out, "sk-real-key") {
+		t.Error("the demo printed the real key")
+	}
+	// Deterministic: a second run, in a new store, prints the same figures.
+	again := demoCLI(t).ok("demo")
+	if figures(out) != figures(again) {
+		t.Errorf("two demo runs differ:\n%s\n---\n%s", figures(out), figures(again))
+	}
+}
+
+// figures keeps the lines of demo output that carry results, dropping
+// those with times, ports and paths.
+func figures(out string) string {
+	var keep []string
+	for _, line := range strings.Split(out, "\n") {
+		if strings.Contains(line, "127.0.0.1") || strings.Contains(line, "Store:") || strings.Contains(line, " in ") && strings.Contains(line, "ms") ||
+			strings.Contains(line, "rate ") || strings.Contains(line, "wall time") || strings.Contains(line, "done in") {
+			continue
+		}
+		keep = append(keep, line)
+	}
+	return strings.Join(keep, "\n")
 }
