@@ -15,12 +15,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/alignhost/alignhost/eval"
 	"github.com/alignhost/alignhost/host"
 	"github.com/alignhost/alignhost/judge"
 	"github.com/alignhost/alignhost/judge/judgefile"
 	"github.com/alignhost/alignhost/llm"
 	"github.com/alignhost/alignhost/llm/llmtest"
 	"github.com/alignhost/alignhost/pluginapi"
+	"github.com/alignhost/alignhost/retrieval"
 	"github.com/alignhost/alignhost/trace"
 )
 
@@ -322,11 +324,16 @@ func (a *app) verifyPlugin(ctx context.Context, cacheDir, path string, cfg map[s
 	if err != nil {
 		return fmt.Errorf("verify plugin: %w", err)
 	}
+	// The evaluate capability goes through the production judge path.
+	ev, err := eval.New(client, eval.WithLogger(a.logger), eval.WithExampleRetriever(retrieval.New(client)))
+	if err != nil {
+		return fmt.Errorf("verify plugin: %w", err)
+	}
 	h, err := a.pluginHost(ctx, cacheDir, host.NewConfig().
 		WithModels(client,
 			host.Role{Name: pluginapi.RoleReflection, Kind: pluginapi.ChatModel, Model: "openai:/gpt-4.1-mini"},
 			host.Role{Name: pluginapi.RoleEmbedding, Kind: pluginapi.EmbedModel, Model: "openai:/text-embedding-3-small", Dimensions: 256}).
-		WithEvaluator(pluginVerifyEvaluator{client: client}))
+		WithEvaluator(host.EvaluatorFunc(ev.EvaluateExamples)))
 	if err != nil {
 		return err
 	}
@@ -464,50 +471,3 @@ func pluginVerifySet(n int) (*judge.Judge, []judge.Example, []trace.Skip, error)
 	return j, examples[:min(n, len(examples))], skipped, nil
 }
 
-// pluginVerifyEvaluator answers the evaluate capability during verify: it
-// asks the (fake) judge model through judge.Request and reads the answer
-// with judge.ParseAnswer, one example at a time. It shows no stored
-// examples to the model (no retrieval): the check is that the plugin uses
-// the capability correctly, not the quality of the judgements.
-type pluginVerifyEvaluator struct {
-	client *llm.Client
-}
-
-func (e pluginVerifyEvaluator) Evaluate(ctx context.Context, j *judge.Judge, examples []judge.Example) (*pluginapi.EvaluateResponse, error) {
-	resp := &pluginapi.EvaluateResponse{Results: make([]pluginapi.Judgement, len(examples))}
-	for i, ex := range examples {
-		in := judge.Input{Expectations: ex.Expectations, Trace: ex.Trace}
-		if ex.Inputs != "" {
-			in.Inputs = ex.Inputs
-		}
-		if ex.Outputs != "" {
-			in.Outputs = ex.Outputs
-		}
-		req, err := j.Request(in)
-		if err != nil {
-			resp.Results[i].Error = err.Error()
-			continue
-		}
-		msgs := make([]llm.Message, len(req.Messages))
-		for k, m := range req.Messages {
-			msgs[k] = llm.Message{Role: m.Role, Content: m.Content}
-		}
-		cr, err := e.client.Chat(ctx, llm.ChatRequest{Model: req.Model, Messages: msgs, Schema: req.Schema, SchemaName: req.SchemaName, Params: req.Params})
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			resp.Results[i].Error = err.Error()
-			continue
-		}
-		resp.Usage.PromptTokens += cr.Usage.PromptTokens
-		resp.Usage.CompletionTokens += cr.Usage.CompletionTokens
-		value, rationale, err := j.ParseAnswer(cr.Content)
-		if err != nil {
-			resp.Results[i].Error = err.Error()
-			continue
-		}
-		resp.Results[i].Value, resp.Results[i].Rationale = value, rationale
-	}
-	return resp, nil
-}
