@@ -470,4 +470,3 @@ func pluginVerifySet(n int) (*judge.Judge, []judge.Example, []trace.Skip, error)
 	}
 	return j, examples[:min(n, len(examples))], skipped, nil
 }
-
