@@ -1,14 +1,9 @@
 package llm_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,58 +25,26 @@ const benchServerEnv = "LLM_BENCH_SERVER"
 const benchLatency = 100 * time.Millisecond
 
 func TestMain(m *testing.M) {
-	if mode := os.Getenv(benchServerEnv); mode != "" {
-		serveForBenchmark(mode)
+	if llmtest.ServeChildIfAsked(benchServerEnv, benchHandler) {
 		return
 	}
 	os.Exit(m.Run())
 }
 
-// serveForBenchmark serves the fake API on a free port, prints its URL and
-// stops when stdin closes.
-func serveForBenchmark(mode string) {
+// benchHandler is the fake API of the benchmark's child process. The
+// faults mode answers 10% of calls 429, 10% 500 and lets 2% hang.
+func benchHandler(mode string) *llmtest.Handler {
 	respond := llmtest.Always(`{"result":"yes","rationale":"consistent with the context"}`)
 	if mode == "faults" {
 		respond = llmtest.FaultMix{RateLimited: 0.10, ServerError: 0.10, Hang: 0.02, Seed: 1}.Wrap(respond)
 	}
-	h := llmtest.NewHandler(llmtest.WithLatency(benchLatency), llmtest.WithResponder(respond))
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	fmt.Println("http://" + ln.Addr().String())
-	go http.Serve(ln, h)
-	io.Copy(io.Discard, os.Stdin)
-	h.Close()
+	return llmtest.NewHandler(llmtest.WithLatency(benchLatency), llmtest.WithResponder(respond))
 }
 
-// startBenchServer runs the fake API in a child process and returns its URL.
+// startBenchServer runs the fake API in a child process and returns its
+// URL.
 func startBenchServer(b *testing.B, mode string) string {
-	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), benchServerEnv+"="+mode)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		stdin.Close()
-		cmd.Wait()
-	})
-	url, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		b.Fatalf("read server url: %v", err)
-	}
-	return strings.TrimSpace(url)
+	return llmtest.StartChild(b, benchServerEnv, mode)
 }
 
 func cpuTime() time.Duration {
