@@ -85,7 +85,7 @@ func TestHostile(t *testing.T) {
 		{mode: "rename", check: kind(host.InvalidJudge, `renamed from "helpful" to "someone_else"`)},
 		{mode: "bad_template", check: kind(host.InvalidJudge, "unknown template variable {{ nonsense }}")},
 		{mode: "change_model", check: kind(host.InvalidJudge, `model changed from "openai:/gpt-4.1-mini" to "openai:/gpt-5", which the user did not allow`)},
-		{mode: "change_type", check: kind(host.InvalidJudge, "value type changed from boolean to string")},
+		{mode: "change_type", check: kind(host.InvalidJudge, "value type changed from boolean (yes/no) to string")},
 		{mode: "gigantic", config: map[string]any{"size_mb": 4}, check: limit(host.LimitMessageSize, "1 MiB")},
 		{mode: "oob_result", check: kind(host.ABIViolation, "alignhost_align returned a result outside its memory (address 0xffff0000, length 4096")},
 		{mode: "no_result", check: kind(host.ABIViolation, "alignhost_align returned no result")},

@@ -71,7 +71,7 @@ func sameContract(base, got *judge.Judge, allowed []string) error {
 	}
 	bv, gv := base.ValueType, got.ValueType
 	if bv.Effective() != gv.Effective() || !slices.Equal(bv.Values, gv.Values) || !sameBound(bv.Min, gv.Min) || !sameBound(bv.Max, gv.Max) {
-		return fmt.Errorf("the judge's value type changed from %s to %s; a plugin must keep it", typeText(bv), typeText(gv))
+		return fmt.Errorf("the judge's value type changed from %s to %s; a plugin must keep it", bv, gv)
 	}
 	if got.Model != base.Model && !slices.Contains(allowed, got.Model) {
 		return fmt.Errorf("the judge's model changed from %q to %q, which the user did not allow", base.Model, shorten(got.Model, 80))
@@ -84,24 +84,6 @@ func sameBound(a, b *float64) bool {
 		return a == b
 	}
 	return *a == *b
-}
-
-func typeText(v judge.ValueType) string {
-	s := string(v.Effective())
-	if len(v.Values) > 0 {
-		s += " [" + strings.Join(v.Values, ", ") + "]"
-	}
-	if v.Min != nil || v.Max != nil {
-		lo, hi := "-inf", "+inf"
-		if v.Min != nil {
-			lo = fmt.Sprint(*v.Min)
-		}
-		if v.Max != nil {
-			hi = fmt.Sprint(*v.Max)
-		}
-		s += fmt.Sprintf(" [%s, %s]", lo, hi)
-	}
-	return s
 }
 
 // shorten cuts s to at most n bytes on a rune boundary.

@@ -399,3 +399,33 @@ func (v ValueType) rangeText() string {
 func (j *Judge) Variables() ([]Variable, error) {
 	return ParseVariables(j.Instructions)
 }
+
+// String describes the value type for people: "boolean (yes/no)",
+// "categorical (excellent/good/fair/poor)", "integer [1, 5]", "string".
+func (v ValueType) String() string {
+	switch k := v.Effective(); k {
+	case Categorical:
+		s := "categorical (" + strings.Join(v.Values, "/") + ")"
+		if v.Ordinal {
+			s = "ordinal " + s
+		}
+		return s
+	case Boolean:
+		return "boolean (yes/no)"
+	case Integer, Float:
+		s := string(k)
+		if v.Min != nil || v.Max != nil {
+			lo, hi := "-inf", "+inf"
+			if v.Min != nil {
+				lo = strconv.FormatFloat(*v.Min, 'g', -1, 64)
+			}
+			if v.Max != nil {
+				hi = strconv.FormatFloat(*v.Max, 'g', -1, 64)
+			}
+			s += " [" + lo + ", " + hi + "]"
+		}
+		return s
+	default:
+		return string(k)
+	}
+}

@@ -167,3 +167,23 @@ func TestNormalizeIntegerLimits(t *testing.T) {
 		t.Errorf("Normalize(json.Number 2^53+1) = %#v, %v; want exact int64", got, err)
 	}
 }
+
+func TestValueTypeString(t *testing.T) {
+	one, five := 1.0, 5.0
+	tests := []struct {
+		v    judge.ValueType
+		want string
+	}{
+		{judge.ValueType{Type: judge.Boolean}, "boolean (yes/no)"},
+		{judge.ValueType{Values: []string{"good", "bad"}}, "categorical (good/bad)"},
+		{judge.ValueType{Values: []string{"excellent", "good", "poor"}, Ordinal: true}, "ordinal categorical (excellent/good/poor)"},
+		{judge.ValueType{Type: judge.Integer, Min: &one, Max: &five}, "integer [1, 5]"},
+		{judge.ValueType{Type: judge.Float, Min: &one}, "float [1, +inf]"},
+		{judge.ValueType{}, "string"},
+	}
+	for _, tt := range tests {
+		if got := tt.v.String(); got != tt.want {
+			t.Errorf("%+v: String() = %q, want %q", tt.v, got, tt.want)
+		}
+	}
+}

@@ -24,7 +24,6 @@ import (
 	"github.com/alignhost/alignhost/pluginapi"
 	"github.com/alignhost/alignhost/plugins/memalign/bundle"
 	"github.com/alignhost/alignhost/report"
-	"github.com/alignhost/alignhost/retrieval"
 	"github.com/alignhost/alignhost/store"
 	"github.com/alignhost/alignhost/trace"
 	"github.com/alignhost/alignhost/validate"
@@ -163,8 +162,7 @@ func (a *app) runAlign(ctx context.Context, f *alignFlags) error {
 	if err != nil {
 		return err
 	}
-	ev, err := eval.New(client, eval.WithStore(st), eval.WithLogger(a.logger), eval.WithConcurrency(f.concurrency),
-		eval.WithExampleRetriever(retrieval.New(client)))
+	ev, err := a.newEvaluator(client, f.concurrency, f.models.noCache, eval.WithStore(st))
 	if err != nil {
 		return err
 	}

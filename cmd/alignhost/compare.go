@@ -16,7 +16,6 @@ import (
 	"github.com/alignhost/alignhost/eval"
 	"github.com/alignhost/alignhost/llm"
 	"github.com/alignhost/alignhost/report"
-	"github.com/alignhost/alignhost/retrieval"
 	"github.com/alignhost/alignhost/store"
 	"github.com/alignhost/alignhost/trace"
 	"github.com/alignhost/alignhost/validate"
@@ -145,15 +144,7 @@ func (a *app) runCompare(ctx context.Context, args compareArgs) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, closeRecording()) }()
-	opts := []eval.Option{
-		eval.WithLogger(a.logger),
-		eval.WithConcurrency(args.concurrency),
-		eval.WithExampleRetriever(retrieval.New(client)),
-	}
-	if args.models.noCache {
-		opts = append(opts, eval.WithNoCache())
-	}
-	ev, err := eval.New(client, opts...)
+	ev, err := a.newEvaluator(client, args.concurrency, args.models.noCache)
 	if err != nil {
 		return err
 	}

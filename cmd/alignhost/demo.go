@@ -104,7 +104,7 @@ func (a *app) runDemo(ctx context.Context, keep bool) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "registered judge %s@%d (%s, model %s)\n", j.Name, version, describeValueType(j.ValueType), j.Model)
+	fmt.Fprintf(w, "registered judge %s@%d (%s, model %s)\n", j.Name, version, j.ValueType, j.Model)
 
 	// 2. The traces.
 	step(2, "The support assistant's traces", "alignhost traces import traces.jsonl --experiment support-bot")

@@ -14,7 +14,6 @@ import (
 
 	"github.com/alignhost/alignhost/eval"
 	"github.com/alignhost/alignhost/llm"
-	"github.com/alignhost/alignhost/retrieval"
 	"github.com/alignhost/alignhost/store"
 )
 
@@ -114,18 +113,8 @@ func (a *app) runEval(ctx context.Context, args evalArgs) (err error) {
 	defer func() { err = errors.Join(err, closeRecording()) }()
 
 	prog := newProgress(a.stderr, isTerminal(a.stderr))
-	opts := []eval.Option{
-		eval.WithStore(st),
-		eval.WithLogger(a.logger),
-		eval.WithConcurrency(args.concurrency),
-		eval.WithPrices(priceTable(a.cfg.Prices)),
-		eval.WithProgress(prog.update),
-		eval.WithExampleRetriever(retrieval.New(client)),
-	}
-	if args.models.noCache {
-		opts = append(opts, eval.WithNoCache())
-	}
-	ev, err := eval.New(client, opts...)
+	ev, err := a.newEvaluator(client, args.concurrency, args.models.noCache,
+		eval.WithStore(st), eval.WithPrices(priceTable(a.cfg.Prices)), eval.WithProgress(prog.update))
 	if err != nil {
 		return err
 	}

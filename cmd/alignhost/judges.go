@@ -144,7 +144,7 @@ func (a *app) judgesListCommand() *cobra.Command {
 			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tVERSION\tTYPE\tMODEL\tALIGNED\tCREATED")
 			for _, r := range judges {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", r.Name, r.Version, describeValueType(r.Judge.ValueType),
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", r.Name, r.Version, r.Judge.ValueType,
 					r.Judge.Model, alignedSummary(r.Judge), r.CreatedAt.Local().Format(time.DateTime))
 			}
 			return tw.Flush()
@@ -206,7 +206,7 @@ func (a *app) printJudge(r *store.RegisteredJudge) {
 		fmt.Fprintf(w, "  description: %s\n", j.Description)
 	}
 	fmt.Fprintf(w, "  model:       %s\n", j.Model)
-	fmt.Fprintf(w, "  value type:  %s\n", describeValueType(j.ValueType))
+	fmt.Fprintf(w, "  value type:  %s\n", j.ValueType)
 	if vars, err := j.Variables(); err == nil {
 		names := make([]string, len(vars))
 		for i, v := range vars {
@@ -319,30 +319,6 @@ func registeredJSON(rs []store.RegisteredJudge) []map[string]any {
 		}
 	}
 	return out
-}
-
-func describeValueType(v judge.ValueType) string {
-	switch k := v.Effective(); k {
-	case judge.Categorical:
-		return "categorical (" + strings.Join(v.Values, "/") + ")"
-	case judge.Boolean:
-		return "boolean (yes/no)"
-	case judge.Integer, judge.Float:
-		s := string(k)
-		if v.Min != nil || v.Max != nil {
-			lo, hi := "-inf", "+inf"
-			if v.Min != nil {
-				lo = fmt.Sprint(*v.Min)
-			}
-			if v.Max != nil {
-				hi = fmt.Sprint(*v.Max)
-			}
-			s += fmt.Sprintf(" [%s, %s]", lo, hi)
-		}
-		return s
-	default:
-		return string(k)
-	}
 }
 
 func alignedSummary(j *judge.Judge) string {

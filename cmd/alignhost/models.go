@@ -8,7 +8,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/alignhost/alignhost/config"
+	"github.com/alignhost/alignhost/eval"
 	"github.com/alignhost/alignhost/llm"
+	"github.com/alignhost/alignhost/retrieval"
 	"github.com/alignhost/alignhost/store"
 )
 
@@ -95,4 +97,19 @@ func priceTable(prices map[string]config.Price) llm.PriceTable {
 		out[model] = llm.Price{InputPerMTok: p.InputPerMTok, OutputPerMTok: p.OutputPerMTok}
 	}
 	return out
+}
+
+// newEvaluator is the evaluator of every command that judges: the app's
+// logger, the concurrency, retrieval of stored examples for aligned judges,
+// and --no-cache.
+func (a *app) newEvaluator(client *llm.Client, concurrency int, noCache bool, extra ...eval.Option) (*eval.Evaluator, error) {
+	opts := []eval.Option{
+		eval.WithLogger(a.logger),
+		eval.WithConcurrency(concurrency),
+		eval.WithExampleRetriever(retrieval.New(client)),
+	}
+	if noCache {
+		opts = append(opts, eval.WithNoCache())
+	}
+	return eval.New(client, append(opts, extra...)...)
 }
