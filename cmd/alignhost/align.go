@@ -49,6 +49,10 @@ type alignFlags struct {
 	wallTime                                             time.Duration
 	cacheDir                                             string
 	models                                               modelFlags
+
+	// printComparison prints the held-out comparison after the summary
+	// (the command sets it; the demo prints the comparison last).
+	printComparison bool
 }
 
 func (a *app) alignCommand() *cobra.Command {
@@ -74,7 +78,9 @@ an aligned judge whose held-out kappa is not better than the base's.`,
 			if cmd.Flags().Changed("register") && f.noRegister {
 				return usagef("--register and --no-register cannot be used together")
 			}
-			return a.runAlign(cmd.Context(), f)
+			f.printComparison = true
+			_, err := a.runAlign(cmd.Context(), f)
+			return err
 		},
 	}
 	fl := cmd.Flags()
@@ -117,65 +123,66 @@ type alignSummary struct {
 	Aligned     *judge.Judge                 `json:"aligned_judge,omitempty"`
 }
 
-func (a *app) runAlign(ctx context.Context, f *alignFlags) error {
+// runAlign aligns, prints, registers, and returns the outcome.
+func (a *app) runAlign(ctx context.Context, f *alignFlags) (*align.Outcome, error) {
 	if f.judgeRef == "" {
-		return usagef("--judge is required")
+		return nil, usagef("--judge is required")
 	}
 	require := f.requireImprovement || a.cfg.Align.RequireImprovement
 	if require && f.holdout == 0 && f.folds == 0 {
-		return usagef("--require-improvement needs --holdout or --folds: improvement is measured on held-out traces")
+		return nil, usagef("--require-improvement needs --holdout or --folds: improvement is measured on held-out traces")
 	}
 	group, err := groupFunc(f.groupBy)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	settings, err := parseSettings(f.sets)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	name, version, err := store.ParseJudgeRef(f.judgeRef)
 	if err != nil {
-		return &usageError{err}
+		return nil, &usageError{err}
 	}
 	st, err := a.openStore(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	base, err := st.Judge(ctx, name, version)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if base.Judge.Model == "" {
 		base.Judge.Model = a.cfg.DefaultModel
 	}
 	traces, total, err := a.alignTraces(ctx, st, base.Name, f.experiment)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	client, closeRecording, err := a.modelClient(&f.models, st, llm.WithMaxConcurrency(f.concurrency))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer closeRecording()
 	roles, notes, err := a.alignRoles(client, f)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ev, err := a.newEvaluator(client, f.concurrency, f.models.noCache, eval.WithStore(st))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	h, err := a.pluginHost(ctx, f.cacheDir, host.NewConfig().
 		WithModels(client, roles...).
 		WithEvaluator(host.EvaluatorFunc(ev.EvaluateExamples)))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer h.Close(context.WithoutCancel(ctx))
 	runner, err := a.loadOptimizer(ctx, h, f)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	desc := runner.Description()
 	config := map[string]any{}
@@ -212,7 +219,7 @@ func (a *app) runAlign(ctx context.Context, f *alignFlags) error {
 		nex.Reasons = map[string]int{fmt.Sprintf("no HUMAN feedback named %q", base.Name): total}
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	took := time.Since(started)
 
@@ -224,7 +231,7 @@ func (a *app) runAlign(ctx context.Context, f *alignFlags) error {
 		Holdout: out.Holdout, FoldSummary: out.FoldSummary,
 	}
 	if !a.jsonOut {
-		a.printAlign(base, out, desc, took)
+		a.printAlign(base, out, desc, took, f.printComparison)
 	}
 
 	var refusal error
@@ -244,7 +251,7 @@ func (a *app) runAlign(ctx context.Context, f *alignFlags) error {
 		}
 		tags, err := parseKeyValues("--tag", f.tags)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		tags["aligned_from"] = base.Ref()
 		tags["optimizer"] = desc.Name
@@ -252,7 +259,7 @@ func (a *app) runAlign(ctx context.Context, f *alignFlags) error {
 		tags["aligned_at"] = aligned.Provenance.AlignedAt.Format(time.RFC3339)
 		v, err := st.RegisterJudge(ctx, aligned, tags)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		summary.Registered = fmt.Sprintf("%s@%d", aligned.Name, v)
 		if !a.jsonOut {
@@ -268,10 +275,10 @@ func (a *app) runAlign(ctx context.Context, f *alignFlags) error {
 	}
 	if a.jsonOut {
 		if err := a.printJSON(summary); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return refusal
+	return out, refusal
 }
 
 // alignTraces loads the traces carrying HUMAN feedback named name, and
@@ -365,7 +372,7 @@ func (a *app) alignProgress() func(host.Progress) {
 	}
 }
 
-func (a *app) printAlign(base *store.RegisteredJudge, out *align.Outcome, desc pluginapi.Description, took time.Duration) {
+func (a *app) printAlign(base *store.RegisteredJudge, out *align.Outcome, desc pluginapi.Description, took time.Duration, comparison bool) {
 	w := a.stdout
 	fmt.Fprintf(w, "aligned %s with %s %s\n", base.Ref(), desc.Name, desc.Version)
 	used := out.Result.Judge.Provenance.NumTraces
@@ -404,7 +411,10 @@ func (a *app) printAlign(base *store.RegisteredJudge, out *align.Outcome, desc p
 			fmt.Fprintf(w, "    - %s\n", g.Text)
 		}
 	}
-	if out.Holdout != nil {
+	if out.Holdout != nil && !comparison {
+		fmt.Fprintf(w, "  held out:    %d traces for validation\n", len(out.Holdout.Test))
+	}
+	if out.Holdout != nil && comparison {
 		fmt.Fprintln(w)
 		page := &report.Page{
 			Title:      "held-out comparison of the base (A) and the aligned judge (B)",

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/alignhost/alignhost/agreement"
 	"github.com/alignhost/alignhost/config"
 	"github.com/alignhost/alignhost/judge"
 	"github.com/alignhost/alignhost/judge/judgefile"
@@ -169,11 +170,12 @@ func (a *app) runDemo(ctx context.Context, keep bool) error {
 	}
 	a.printLabelTable(examples, stored)
 
-	// 5. Align on 70%, compare on the held-out 30%.
-	step(5, "Align with MemAlign on 70% of the traces; compare base and aligned judge on the other 30%",
+	// 5. Align on 70% of the traces; keep 30% out for validation.
+	step(5, "Align with MemAlign on 70% of the traces, holding 30% out for validation",
 		"alignhost align --judge support_quality --holdout 0.3 --seed 1")
-	if err := a.runAlign(ctx, &alignFlags{judgeRef: j.Name, optimizer: "memalign", experiment: demoExperiment,
-		holdout: 0.3, seed: 1, concurrency: 8, models: *models}); err != nil {
+	out, err := a.runAlign(ctx, &alignFlags{judgeRef: j.Name, optimizer: "memalign", experiment: demoExperiment,
+		holdout: 0.3, seed: 1, concurrency: 8, models: *models})
+	if err != nil {
 		return err
 	}
 
@@ -181,6 +183,19 @@ func (a *app) runDemo(ctx context.Context, keep bool) error {
 	step(6, "Run the aligned judge over the traces (it retrieves similar expert judgements)",
 		"alignhost eval --judge support_quality@2 --experiment support-bot")
 	if err := a.runEval(ctx, evalArgs{name: j.Name, version: version + 1, experiment: demoExperiment, concurrency: 8, models: models}); err != nil {
+		return err
+	}
+
+	// 7. Agreement with the experts before and after, on traces alignment never saw.
+	step(7, "Agreement with the experts, before and after, on the held-out traces",
+		fmt.Sprintf("alignhost compare --judge support_quality@1 --judge support_quality@2 --traces <the %d held-out traces>", len(out.Holdout.Test)))
+	if err := a.runCompare(ctx, compareArgs{
+		judges:      [2]judgeRef{{name: j.Name, version: version}, {name: j.Name, version: version + 1}},
+		ids:         out.Holdout.Test,
+		concurrency: 8,
+		seed:        1,
+		resamples:   agreement.DefaultResamples,
+	}); err != nil {
 		return err
 	}
 
