@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -128,9 +129,23 @@ func (a *app) runAlign(ctx context.Context, f *alignFlags) (*align.Outcome, erro
 	if f.judgeRef == "" {
 		return nil, usagef("--judge is required")
 	}
+	switch {
+	case f.holdout != 0 && f.folds != 0:
+		return nil, usagef("--holdout and --folds: choose one")
+	case f.holdout < 0 || f.holdout >= 1:
+		return nil, usagef("--holdout %v: want a share of the traces between 0 and 1, such as 0.3", f.holdout)
+	case f.folds < 0 || f.folds == 1:
+		return nil, usagef("--folds %d: cross-validation needs at least 2 folds", f.folds)
+	}
 	require := f.requireImprovement || a.cfg.Align.RequireImprovement
 	if require && f.holdout == 0 && f.folds == 0 {
 		return nil, usagef("--require-improvement needs --holdout or --folds: improvement is measured on held-out traces")
+	}
+	// A module file is read before any model is set up, so a wrong path
+	// is reported as such rather than as a missing credential.
+	module, err := readOptimizer(f.optimizer)
+	if err != nil {
+		return nil, err
 	}
 	group, err := groupFunc(f.groupBy)
 	if err != nil {
@@ -180,7 +195,7 @@ func (a *app) runAlign(ctx context.Context, f *alignFlags) (*align.Outcome, erro
 		return nil, err
 	}
 	defer h.Close(context.WithoutCancel(ctx))
-	runner, err := a.loadOptimizer(ctx, h, f)
+	runner, err := a.loadOptimizer(ctx, h, f, module)
 	if err != nil {
 		return nil, err
 	}
@@ -328,10 +343,27 @@ func (a *app) alignRoles(client *llm.Client, f *alignFlags) ([]host.Role, []stri
 	return roles, notes, nil
 }
 
-// loadOptimizer loads the embedded MemAlign or a module file.
-func (a *app) loadOptimizer(ctx context.Context, h *host.Host, f *alignFlags) (host.Runner, error) {
+// readOptimizer reads the WebAssembly module --optimizer names; it returns
+// nil for the embedded MemAlign.
+func readOptimizer(name string) ([]byte, error) {
+	if name == "" || name == "memalign" {
+		return nil, nil
+	}
+	wasm, err := os.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("--optimizer %s: want memalign or a WebAssembly module file: %w", name, err)
+	}
+	if !bytes.HasPrefix(wasm, []byte("\x00asm")) {
+		return nil, fmt.Errorf("--optimizer %s: not a WebAssembly module (it does not start with \\0asm)", name)
+	}
+	return wasm, nil
+}
+
+// loadOptimizer loads the embedded MemAlign, or wasm, the module file
+// --optimizer names.
+func (a *app) loadOptimizer(ctx context.Context, h *host.Host, f *alignFlags, wasm []byte) (host.Runner, error) {
 	limits := host.Limits{WallTimeMS: f.wallTime.Milliseconds()}
-	if f.optimizer == "" || f.optimizer == "memalign" {
+	if wasm == nil {
 		wasm, err := bundle.Module()
 		if err != nil {
 			return nil, err
@@ -339,10 +371,6 @@ func (a *app) loadOptimizer(ctx context.Context, h *host.Host, f *alignFlags) (h
 		// The bundled module is trusted: its bytes are pinned by the
 		// SHA-256 recorded when it was built from this source tree.
 		return h.Load(ctx, wasm, host.Manifest{Name: "memalign", SHA256: bundle.SHA256(), Trusted: true, Limits: limits})
-	}
-	wasm, err := os.ReadFile(f.optimizer)
-	if err != nil {
-		return nil, fmt.Errorf("optimizer: %w", err)
 	}
 	sum := sha256.Sum256(wasm)
 	hexsum := hex.EncodeToString(sum[:])

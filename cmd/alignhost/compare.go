@@ -120,6 +120,12 @@ type compareUsageJSON struct {
 }
 
 func (a *app) runCompare(ctx context.Context, args compareArgs) (err error) {
+	if args.html != "" {
+		// Found out before the judges run, not after.
+		if err := checkReportDir(args.html); err != nil {
+			return err
+		}
+	}
 	st, err := a.openStore(ctx)
 	if err != nil {
 		return err
@@ -255,12 +261,26 @@ func modelOf(client *llm.Client, r *store.RegisteredJudge) string {
 	return uri.String()
 }
 
+// checkReportDir reports an error when the directory a report is to be
+// written into does not exist or is not a directory.
+func checkReportDir(path string) error {
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("--html %s: %w", path, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("--html %s: %s is not a directory", path, dir)
+	}
+	return nil
+}
+
 // writeHTMLReport writes the page to path through a temporary file, so that
 // a failure leaves no half-written report.
 func writeHTMLReport(path string, page *report.Page) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
-		return fmt.Errorf("write html report: %w", err)
+		return fmt.Errorf("write html report %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name())
 	if err := report.WriteHTML(tmp, page); err != nil {

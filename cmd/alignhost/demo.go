@@ -55,6 +55,9 @@ afterwards (--keep keeps it).`,
 }
 
 func (a *app) runDemo(ctx context.Context, keep bool) error {
+	if a.jsonOut {
+		return usagef("demo is a walk-through for people and has no --json output; run the commands it shows with --json")
+	}
 	if a.storePath == "" {
 		dir, err := os.MkdirTemp("", "alignhost-demo-")
 		if err != nil {
@@ -181,14 +184,15 @@ func (a *app) runDemo(ctx context.Context, keep bool) error {
 
 	// 6. The aligned judge evaluates like any other.
 	step(6, "Run the aligned judge over the traces (it retrieves similar expert judgements)",
-		"alignhost eval --judge support_quality@2 --experiment support-bot")
+		fmt.Sprintf("alignhost eval --judge %s@%d --experiment %s", j.Name, version+1, demoExperiment))
 	if err := a.runEval(ctx, evalArgs{name: j.Name, version: version + 1, experiment: demoExperiment, concurrency: 8, models: models}); err != nil {
 		return err
 	}
 
 	// 7. Agreement with the experts before and after, on traces alignment never saw.
 	step(7, "Agreement with the experts, before and after, on the held-out traces",
-		fmt.Sprintf("alignhost compare --judge support_quality@1 --judge support_quality@2 --traces <the %d held-out traces>", len(out.Holdout.Test)))
+		fmt.Sprintf("alignhost compare --judge %[1]s@%[2]d --judge %[1]s@%[3]d --traces <the %[4]d held-out traces>",
+			j.Name, version, version+1, len(out.Holdout.Test)))
 	if err := a.runCompare(ctx, compareArgs{
 		judges:      [2]judgeRef{{name: j.Name, version: version}, {name: j.Name, version: version + 1}},
 		ids:         out.Holdout.Test,
@@ -206,7 +210,7 @@ func (a *app) runDemo(ctx context.Context, keep bool) error {
 	fmt.Fprintln(w, "  alignhost feedback import feedback.csv --name support_quality")
 	fmt.Fprintln(w, "  alignhost align --judge support_quality --holdout 0.3 --require-improvement")
 	if keep {
-		fmt.Fprintf(w, "The demo's store is kept: alignhost --store %s judges show support_quality@2\n", a.storePath)
+		fmt.Fprintf(w, "The demo's store is kept: alignhost --store %s judges show %s@%d\n", a.storePath, j.Name, version+1)
 	}
 	return nil
 }

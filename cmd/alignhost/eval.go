@@ -40,8 +40,9 @@ it without the network, failing on any request the file lacks.
 
 A judgement that fails (an unusable answer after one repair attempt, a model
 that stays unreachable, a trace without the field the judge needs) is stored as
-feedback with an error and reported; the run goes on and exits 0. See
-docs/eval.md.`,
+feedback with an error and reported; the run goes on and exits 0, unless no
+trace at all could be judged for a reason other than a missing input: then it
+exits 1. See docs/eval.md.`,
 		Example: `  alignhost eval --judge helpfulness
   alignhost eval --judge helpfulness@2 --experiment support-bot --concurrency 32
   alignhost eval --judge helpfulness --limit 100 --record run.jsonl
@@ -141,6 +142,13 @@ func (a *app) runEval(ctx context.Context, args evalArgs) (err error) {
 		return fmt.Errorf("interrupted after %d judgements, %d traces remaining; run the same command again to resume", sum.Judged+sum.Failed, sum.Remaining)
 	case store.RunFailed:
 		return runErr
+	}
+	// A run in which the model answered for no trace (an unreachable
+	// endpoint, a wrong key) must not pass for a successful one in CI.
+	// Traces that lack the judge's input are not the model's failure.
+	if sum.Judged == 0 && sum.Failed > sum.Errors[eval.CodeMissingInput] {
+		return fmt.Errorf("no trace could be judged: all %d judgements failed (%s); they are stored, and running again retries them",
+			sum.Failed, countsText(sum.Errors, sum.Failed, false))
 	}
 	return nil
 }

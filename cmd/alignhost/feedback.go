@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -108,6 +110,9 @@ transaction: a bad row (unknown trace, value not allowed) changes nothing unless
 			if err != nil {
 				return err
 			}
+			if len(rows) == 0 {
+				fmt.Fprintf(a.stderr, "note: %s holds no feedback rows\n", args[0])
+			}
 			st, err := a.openStore(ctx)
 			if err != nil {
 				return err
@@ -121,7 +126,7 @@ transaction: a bad row (unknown trace, value not allowed) changes nothing unless
 			var batch []store.AssessmentRow
 			for _, r := range rows {
 				if r.Err != nil {
-					problems = append(problems, rowProblem{Source: args[0], Line: r.Line, Reason: r.Err.Error()})
+					problems = append(problems, rowProblem{Source: args[0], Line: r.Line, Reason: rowReason(r.Err)})
 					continue
 				}
 				src := r.SourceID
@@ -139,9 +144,12 @@ transaction: a bad row (unknown trace, value not allowed) changes nothing unless
 				}
 				batch = append(batch, store.AssessmentRow{Line: r.Line, Assessment: as})
 			}
+			batch, problems, err = dropUnknownTraces(ctx, st, args[0], batch, problems)
+			if err != nil {
+				return err
+			}
 			if len(problems) > 0 && !skipBad {
-				a.reportProblems(problems)
-				return rejectAll(problems)
+				return a.rejectAll(problems)
 			}
 			res, err := st.LogAssessments(ctx, batch, store.LogOptions{SkipInvalid: skipBad, SupersedeSameSource: true})
 			if err != nil {
@@ -198,6 +206,10 @@ func (a *app) feedbackLogCommand() *cobra.Command {
 				return err
 			}
 			res, err := st.LogAssessments(ctx, []store.AssessmentRow{{Assessment: as}}, store.LogOptions{SupersedeSameSource: true})
+			var rerr *store.RowError
+			if errors.As(err, &rerr) {
+				return fmt.Errorf("feedback on %s: %s", args[0], rerr.Reason)
+			}
 			if err != nil {
 				return err
 			}
@@ -218,6 +230,38 @@ func (a *app) feedbackLogCommand() *cobra.Command {
 	cmd.Flags().StringVar(&sourceID, "source-id", "", "who gives the feedback (default $USER)")
 	cmd.Flags().BoolVar(&noValidate, "no-validate", false, "record the value without a registered judge to check it against")
 	return cmd
+}
+
+// dropUnknownTraces moves the rows of batch whose trace is not in the store
+// to problems, in line order, so that an import without --skip-bad-rows
+// reports every bad row, not only those found before the store is asked.
+func dropUnknownTraces(ctx context.Context, st *store.Store, source string, batch []store.AssessmentRow, problems []rowProblem) ([]store.AssessmentRow, []rowProblem, error) {
+	if len(batch) == 0 {
+		return batch, problems, nil
+	}
+	ids := make([]string, 0, len(batch))
+	for _, r := range batch {
+		ids = append(ids, r.Assessment.TraceID)
+	}
+	found, err := st.TraceSummaries(ctx, store.TraceQuery{IDs: ids})
+	if err != nil {
+		return nil, nil, fmt.Errorf("import feedback %s: look up traces: %w", source, err)
+	}
+	known := make(map[string]bool, len(found))
+	for _, s := range found {
+		known[s.TraceID] = true
+	}
+	kept := batch[:0]
+	for _, r := range batch {
+		if known[r.Assessment.TraceID] {
+			kept = append(kept, r)
+			continue
+		}
+		problems = append(problems, rowProblem{Source: source, Line: r.Line,
+			Reason: fmt.Sprintf("trace %s is not in the store", r.Assessment.TraceID)})
+	}
+	slices.SortStableFunc(problems, func(x, y rowProblem) int { return cmp.Compare(x.Line, y.Line) })
+	return kept, problems, nil
 }
 
 // parseCLIValue reads a command-line value as JSON when it is a JSON number,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/alignhost/alignhost/judge"
 	"github.com/alignhost/alignhost/judge/judgefile"
+	"github.com/alignhost/alignhost/llm"
 	"github.com/alignhost/alignhost/store"
 )
 
@@ -100,7 +101,17 @@ func (a *app) register(cmd *cobra.Command, j *judge.Judge, tags map[string]strin
 		j.Model = a.cfg.DefaultModel
 	}
 	if err := j.Validate(); err != nil {
+		return err
+	}
+	// judge.Validate checks the shape of a model URI only; a judge whose
+	// model the client cannot parse would fail on every evaluation.
+	uri, err := llm.ParseModelURI(j.Model)
+	if err != nil {
 		return fmt.Errorf("judge %q: %w", j.Name, err)
+	}
+	if !a.knownProvider(uri.Provider) {
+		fmt.Fprintf(a.stderr, "note: provider %q of %s is neither built in nor declared in alignhost.toml [providers.%s]; evaluating this judge fails until it is declared\n",
+			uri.Provider, j.Model, uri.Provider)
 	}
 	st, err := a.openStore(ctx)
 	if err != nil {
@@ -118,6 +129,17 @@ func (a *app) register(cmd *cobra.Command, j *judge.Judge, tags map[string]strin
 		fmt.Fprintf(a.stdout, "note: %s uses {{ conversation }}: it is session-level and cannot be aligned\n", j.Name)
 	}
 	return nil
+}
+
+// knownProvider reports whether a model URI scheme is a built-in provider
+// or one the configuration declares.
+func (a *app) knownProvider(name string) bool {
+	switch name {
+	case llm.ProviderOpenAI, llm.ProviderAzure, llm.ProviderDatabricks, llm.ProviderEndpoints, llm.ProviderOllama:
+		return true
+	}
+	_, ok := a.cfg.Providers[name]
+	return ok
 }
 
 func (a *app) judgesListCommand() *cobra.Command {

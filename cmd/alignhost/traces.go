@@ -47,15 +47,21 @@ func (p rowProblem) String() string {
 // recordProblem describes a rejected trace record without repeating the
 // file and line its error already names.
 func recordProblem(r trace.Record) rowProblem {
-	reason := r.Err.Error()
+	return rowProblem{Source: r.Source, Line: r.Line, Reason: rowReason(r.Err)}
+}
+
+// rowReason is the message of a row's error without the file and line a
+// *trace.LineError puts first, which the rowProblem shows itself.
+func rowReason(err error) string {
 	var le *trace.LineError
-	if errors.As(r.Err, &le) {
-		reason = le.Err.Error()
-		if le.Column > 0 {
-			reason += fmt.Sprintf(" (column %d)", le.Column)
-		}
+	if !errors.As(err, &le) {
+		return err.Error()
 	}
-	return rowProblem{Source: r.Source, Line: r.Line, Reason: reason}
+	reason := le.Err.Error()
+	if le.Column > 0 {
+		reason += fmt.Sprintf(" (column %d)", le.Column)
+	}
+	return reason
 }
 
 // reportProblems prints rejected rows to stderr, at most maxReportedRows.
@@ -69,10 +75,16 @@ func (a *app) reportProblems(problems []rowProblem) {
 	}
 }
 
-// rejectAll is the error for input with bad rows when skipping was not asked for.
-func rejectAll(problems []rowProblem) error {
-	return fmt.Errorf("%s; %d bad row(s), nothing was imported (pass --skip-bad-rows to import the other rows)",
-		problems[0], len(problems))
+// rejectAll reports input with bad rows when skipping was not asked for:
+// one bad row is the error itself; several are listed on stderr first and
+// the error counts them.
+func (a *app) rejectAll(problems []rowProblem) error {
+	const advice = "nothing was imported (pass --skip-bad-rows to import the other rows)"
+	if len(problems) == 1 {
+		return fmt.Errorf("%s; %s", problems[0], advice)
+	}
+	a.reportProblems(problems)
+	return fmt.Errorf("%d bad rows, the first %s; %s", len(problems), problems[0], advice)
 }
 
 func (a *app) tracesImportCommand() *cobra.Command {
@@ -110,6 +122,9 @@ Importing the same traces again is idempotent.
 				if err != nil {
 					return err
 				}
+				if len(records) == 0 {
+					fmt.Fprintf(a.stderr, "note: %s holds no traces\n", path)
+				}
 				for _, r := range records {
 					if r.Err != nil {
 						problems = append(problems, recordProblem(r))
@@ -119,10 +134,10 @@ Importing the same traces again is idempotent.
 				}
 			}
 			if len(problems) > 0 {
-				a.reportProblems(problems)
 				if !skipBad {
-					return rejectAll(problems)
+					return a.rejectAll(problems)
 				}
+				a.reportProblems(problems)
 			}
 			st, err := a.openStore(ctx)
 			if err != nil {
@@ -160,6 +175,9 @@ func (a *app) tracesListCommand() *cobra.Command {
 		Short: "List traces",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 0 || offset < 0 {
+				return usagef("--limit %d --offset %d: must not be negative", limit, offset)
+			}
 			st, err := a.openStore(cmd.Context())
 			if err != nil {
 				return err
@@ -278,6 +296,9 @@ trace per line, flat the flat JSON Lines form.`,
 			f, err := trace.ParseFormat(format)
 			if err != nil {
 				return &usageError{err}
+			}
+			if limit < 0 {
+				return usagef("--limit %d: must not be negative", limit)
 			}
 			st, err := a.openStore(cmd.Context())
 			if err != nil {
