@@ -164,6 +164,15 @@ func flatTrace(raw json.RawMessage, keys map[string]json.RawMessage, cfg readCon
 		return v, key
 	}
 
+	// A column the user mapped by name must be there: a misspelt --map
+	// would otherwise import traces without inputs, or with made-up IDs.
+	for _, c := range []struct{ target, col string }{{"trace_id", m.TraceID}, {"inputs", m.Inputs}, {"outputs", m.Outputs}} {
+		if c.col != "" {
+			if _, ok := keys[c.col]; !ok {
+				return nil, fmt.Errorf("column %q (mapped to %s) is not in the record", c.col, c.target)
+			}
+		}
+	}
 	id, err := flatTraceID(column(m.TraceID, "trace_id"))
 	if err != nil {
 		return nil, err

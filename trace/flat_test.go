@@ -283,6 +283,22 @@ func TestHaluEvalMapping(t *testing.T) {
 	}
 }
 
+func TestMappedColumnsMustExist(t *testing.T) {
+	for _, spec := range [][]string{{"inputs=question"}, {"trace_id=ID", "inputs=q"}, {"inputs=q", "outputs=answer"}} {
+		m, err := trace.ParseMapping(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := trace.Read(strings.NewReader(`{"id": "x", "q": "hi", "a": "yo"}`+"\n"), "m.jsonl", trace.WithMapping(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != 1 || recs[0].Err == nil || !strings.Contains(recs[0].Err.Error(), "is not in the record") {
+			t.Errorf("mapping %v: records %+v, want an error naming the missing column", spec, recs)
+		}
+	}
+}
+
 func TestMappingDetails(t *testing.T) {
 	m := trace.Mapping{
 		Inputs:       "q",
