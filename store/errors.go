@@ -39,7 +39,7 @@ type RowError struct {
 	// TraceID is the trace the row refers to, possibly empty.
 	TraceID string `json:"trace_id,omitempty"`
 	// Reason says what is wrong with the row.
-	Reason string
+	Reason string `json:"reason"`
 }
 
 func (e *RowError) Error() string {
