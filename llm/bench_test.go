@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,14 +30,9 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// benchHandler is the fake API of the benchmark's child process. The
-// faults mode answers 10% of calls 429, 10% 500 and lets 2% hang.
+// benchHandler is the fake API of the benchmark's child process.
 func benchHandler(mode string) *llmtest.Handler {
-	respond := llmtest.Always(`{"result":"yes","rationale":"consistent with the context"}`)
-	if mode == "faults" {
-		respond = llmtest.FaultMix{RateLimited: 0.10, ServerError: 0.10, Hang: 0.02, Seed: 1}.Wrap(respond)
-	}
-	return llmtest.NewHandler(llmtest.WithLatency(benchLatency), llmtest.WithResponder(respond))
+	return llmtest.ThroughputHandler(mode, benchLatency, `{"result":"yes","rationale":"consistent with the context"}`, 1)
 }
 
 // startBenchServer runs the fake API in a child process and returns its
@@ -47,13 +41,7 @@ func startBenchServer(b *testing.B, mode string) string {
 	return llmtest.StartChild(b, benchServerEnv, mode)
 }
 
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+func cpuTime() time.Duration { return llmtest.CPUTime() }
 
 // BenchmarkChatThroughput runs 2,000 chat calls at concurrency 64 against a
 // fake model with 100ms latency (ideal: 640 calls/s) and reports the

@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // A benchmark that measures its own CPU time (getrusage) must not share
@@ -77,4 +79,25 @@ func StartChild(tb testing.TB, env, mode string) string {
 		tb.Fatalf("read the child server's URL: %v", err)
 	}
 	return strings.TrimSpace(url)
+}
+
+// ThroughputHandler is the fake API of throughput benchmarks: every chat
+// request is answered with answer after latency; in mode "faults", 10% of
+// calls are answered 429, 10% 500, and 2% hang (seeded, so runs repeat).
+func ThroughputHandler(mode string, latency time.Duration, answer string, seed uint64) *Handler {
+	respond := Always(answer)
+	if mode == "faults" {
+		respond = FaultMix{RateLimited: 0.10, ServerError: 0.10, Hang: 0.02, Seed: seed}.Wrap(respond)
+	}
+	return NewHandler(WithLatency(latency), WithResponder(respond))
+}
+
+// CPUTime returns the user plus system CPU time of this process, for
+// benchmarks that report the host's own CPU time per call.
+func CPUTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
