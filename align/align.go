@@ -181,6 +181,7 @@ func Run(ctx context.Context, spec Spec) (*Outcome, error) {
 		}
 		return nil, &NoExamplesError{Judge: name, Traces: len(spec.Traces), Reasons: reasons}
 	}
+	out.Warnings = append(out.Warnings, labelWarnings(name, spec.Traces, examples)...)
 	if len(examples) < MinExamples {
 		out.Warnings = append(out.Warnings, fmt.Sprintf("only %d usable examples (fewer than %d): the aligned judge has little to learn from", len(examples), MinExamples))
 	}
@@ -290,6 +291,37 @@ func alignAndCompare(ctx context.Context, spec Spec, examples []judge.Example, s
 		return nil, nil, fmt.Errorf("compare on held-out traces: %w", err)
 	}
 	return res, cmp, nil
+}
+
+// maxLabelWarnings bounds the per-trace label warnings listed one by one.
+const maxLabelWarnings = 5
+
+// labelWarnings says which traces carry several human labels for the judge
+// (the most recent valid one is used, as in MLflow, which warns too).
+func labelWarnings(name string, traces []*trace.Trace, examples []judge.Example) []string {
+	used := make(map[string]bool, len(examples))
+	for _, e := range examples {
+		used[e.TraceID] = true
+	}
+	var out []string
+	extra := 0
+	for _, t := range traces {
+		if !used[t.Info.TraceID] {
+			continue
+		}
+		_, warnings, _ := t.HumanFeedback(name)
+		for _, w := range warnings {
+			if len(out) < maxLabelWarnings {
+				out = append(out, "trace "+t.Info.TraceID+": "+w)
+			} else {
+				extra++
+			}
+		}
+	}
+	if extra > 0 {
+		out = append(out, fmt.Sprintf("%d more traces carry several human labels", extra))
+	}
+	return out
 }
 
 // tracesOf returns the traces behind examples, for optimizers that ask for
