@@ -82,9 +82,9 @@ func TestRunRefusesWhatCannotWork(t *testing.T) {
 		t.Errorf("session judge: %v", err)
 	}
 	for _, spec := range []align.Spec{
-		{Judge: r, Traces: unlabelled, Runner: runner, Holdout: 0.3},              // no evaluator
-		{Judge: r, Traces: unlabelled, Runner: runner, Folds: 1},                  // one fold
-		{Judge: r, Traces: unlabelled, Runner: runner, Holdout: 1.5, Folds: 0},    // share out of range
+		{Judge: r, Traces: unlabelled, Runner: runner, Holdout: 0.3},           // no evaluator
+		{Judge: r, Traces: unlabelled, Runner: runner, Folds: 1},               // one fold
+		{Judge: r, Traces: unlabelled, Runner: runner, Holdout: 1.5, Folds: 0}, // share out of range
 	} {
 		if _, err := align.Run(context.Background(), spec); err == nil || errors.As(err, &nex) {
 			t.Errorf("spec %+v: err = %v, want a refusal before extraction", spec, err)
