@@ -159,7 +159,7 @@ func (a *app) runAlign(ctx context.Context, f *alignFlags) (*align.Outcome, erro
 	if err != nil {
 		return nil, &usageError{err}
 	}
-	st, err := a.openStore(ctx)
+	st, err := a.existingStore(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -540,7 +540,7 @@ registered as the next version; no model is called.`,
 			if err != nil {
 				return &usageError{err}
 			}
-			st, err := a.openStore(ctx)
+			st, err := a.existingStore(ctx)
 			if err != nil {
 				return err
 			}

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -154,6 +156,18 @@ func (a *app) openStore(ctx context.Context) (*store.Store, error) {
 	}
 	a.st = st
 	return st, nil
+}
+
+// existingStore opens the store for a command that needs one to exist: a
+// mistyped --store must not silently answer from a new, empty store.
+func (a *app) existingStore(ctx context.Context) (*store.Store, error) {
+	if a.st == nil {
+		path := a.resolvedStorePath()
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no store at %s: import traces ('alignhost traces import') or register a judge ('alignhost judges create') first, or name the store with --store or ALIGNHOST_STORE", path)
+		}
+	}
+	return a.openStore(ctx)
 }
 
 func (a *app) close() {

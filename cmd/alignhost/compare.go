@@ -126,7 +126,7 @@ func (a *app) runCompare(ctx context.Context, args compareArgs) (err error) {
 			return err
 		}
 	}
-	st, err := a.openStore(ctx)
+	st, err := a.existingStore(ctx)
 	if err != nil {
 		return err
 	}

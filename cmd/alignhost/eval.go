@@ -87,7 +87,7 @@ type evalArgs struct {
 }
 
 func (a *app) runEval(ctx context.Context, args evalArgs) (err error) {
-	st, err := a.openStore(ctx)
+	st, err := a.existingStore(ctx)
 	if err != nil {
 		return err
 	}

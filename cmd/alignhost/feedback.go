@@ -113,7 +113,7 @@ transaction: a bad row (unknown trace, value not allowed) changes nothing unless
 			if len(rows) == 0 {
 				fmt.Fprintf(a.stderr, "note: %s holds no feedback rows\n", args[0])
 			}
-			st, err := a.openStore(ctx)
+			st, err := a.existingStore(ctx)
 			if err != nil {
 				return err
 			}
@@ -193,7 +193,7 @@ func (a *app) feedbackLogCommand() *cobra.Command {
 			if name == "" || !cmd.Flags().Changed("value") {
 				return usagef("--name and --value are required")
 			}
-			st, err := a.openStore(ctx)
+			st, err := a.existingStore(ctx)
 			if err != nil {
 				return err
 			}

@@ -148,7 +148,7 @@ func (a *app) judgesListCommand() *cobra.Command {
 		Short: "List judges (latest version of each)",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			st, err := a.openStore(cmd.Context())
+			st, err := a.existingStore(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -185,7 +185,7 @@ func (a *app) judgesShowCommand() *cobra.Command {
 			if err != nil {
 				return &usageError{err}
 			}
-			st, err := a.openStore(cmd.Context())
+			st, err := a.existingStore(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -270,7 +270,7 @@ func (a *app) judgesVersionsCommand() *cobra.Command {
 		Short: "List every version of a judge",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.openStore(cmd.Context())
+			st, err := a.existingStore(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -309,7 +309,7 @@ func (a *app) judgesDeleteCommand() *cobra.Command {
 			if version != 0 && all {
 				return usagef("delete %s: --all deletes every version; do not name one", args[0])
 			}
-			st, err := a.openStore(cmd.Context())
+			st, err := a.existingStore(cmd.Context())
 			if err != nil {
 				return err
 			}

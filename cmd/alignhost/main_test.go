@@ -170,6 +170,21 @@ func TestJudgeRegistryLifecycle(t *testing.T) {
 	c.fail(exitFailure, "judges", "show", "product_quality")
 }
 
+func TestReadCommandsNeedAStore(t *testing.T) {
+	c := newCLI(t)
+	for _, args := range [][]string{{"traces", "list"}, {"judges", "list"}, {"judges", "show", "x"}, {"eval", "--judge", "x"}} {
+		errOut := c.fail(exitFailure, args...)
+		if !strings.Contains(errOut, "no store at "+c.store) {
+			t.Errorf("%v: %q", args, errOut)
+		}
+	}
+	if _, err := os.Stat(c.store); err == nil {
+		t.Error("a read command created the store")
+	}
+	c.ok("judges", "builtin", "safety")
+	c.ok("judges", "list")
+}
+
 func TestJudgeCreateRejectsBadTemplate(t *testing.T) {
 	c := newCLI(t)
 	file := c.write("bad.toml", "name = \"x\"\ninstructions = \"Judge {{ question }} please\"\n")
@@ -214,6 +229,7 @@ func TestTracesImportListShowExport(t *testing.T) {
 
 func TestTracesImportBadRowChangesNothing(t *testing.T) {
 	c := newCLI(t)
+	c.ok("judges", "builtin", "safety") // the store exists, with no traces
 	bad := flatTraces + "{\"trace_id\": \"tr-4\", \"inputs\": \n" + `{"trace_id": "tr-00000000000000000000000000000005", "inputs": "q", "outputs": "a"}` + "\n"
 	file := c.write("bad.jsonl", bad)
 	errOut := c.fail(exitFailure, "traces", "import", file)

@@ -178,7 +178,7 @@ func (a *app) tracesListCommand() *cobra.Command {
 			if limit < 0 || offset < 0 {
 				return usagef("--limit %d --offset %d: must not be negative", limit, offset)
 			}
-			st, err := a.openStore(cmd.Context())
+			st, err := a.existingStore(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -216,7 +216,7 @@ func (a *app) tracesShowCommand() *cobra.Command {
 		Short: "Show a trace: request, response, spans and assessments",
 		Args:  exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := a.openStore(cmd.Context())
+			st, err := a.existingStore(cmd.Context())
 			if err != nil {
 				return err
 			}
@@ -300,7 +300,7 @@ trace per line, flat the flat JSON Lines form.`,
 			if limit < 0 {
 				return usagef("--limit %d: must not be negative", limit)
 			}
-			st, err := a.openStore(cmd.Context())
+			st, err := a.existingStore(cmd.Context())
 			if err != nil {
 				return err
 			}
