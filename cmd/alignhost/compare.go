@@ -208,6 +208,14 @@ func (a *app) runCompare(ctx context.Context, args compareArgs) (err error) {
 		}
 		fmt.Fprintf(a.stderr, "compare: wrote the HTML report to %s\n", args.html)
 	}
+	// A judge that answered nothing cannot be compared: fail, so that a CI
+	// job does not pass on an empty comparison.
+	for i, r := range []*agreement.Report{c.A, c.B} {
+		if r != nil && r.Answered == 0 {
+			return fmt.Errorf("judge %s gave no value on any of the %d traces (%d failed): see the errors above",
+				judges[i].Ref(), r.Pairs, r.Errors)
+		}
+	}
 	return nil
 }
 

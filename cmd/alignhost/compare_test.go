@@ -305,3 +305,18 @@ func TestCompareUsageErrors(t *testing.T) {
 		t.Errorf("%d model calls from refused comparisons", srv.Calls())
 	}
 }
+
+// A judge whose model answers nothing usable makes compare fail, after the
+// report, so that a CI job does not pass on an empty comparison.
+func TestCompareFailsWhenAJudgeAnsweredNothing(t *testing.T) {
+	c, srv := compareCLI(t)
+	c.write("broken.toml", strings.Replace(helpfulBase, "openai:/gpt-4.1-mini", "azure:/judge-deployment", 1))
+	c.ok("judges", "create", filepath.Join(c.dir, "broken.toml"))
+	// The same fake server behind Azure, with a key it refuses (401: no retry).
+	c.env["AZURE_OPENAI_ENDPOINT"] = srv.URL
+	c.env["AZURE_OPENAI_API_KEY"] = "not-the-key"
+	errOut := c.fail(exitFailure, "compare", "--judge", "helpful@1", "--judge", "helpful@3", "--resamples", "0")
+	if !strings.Contains(errOut, "judge helpful@3 gave no value on any of the 10 traces") {
+		t.Errorf("stderr %q", errOut)
+	}
+}
