@@ -200,6 +200,11 @@ func (a *app) runAlign(ctx context.Context, f *alignFlags) (*align.Outcome, erro
 		return nil, err
 	}
 	desc := runner.Description()
+	if desc.Declares(pluginapi.Chat) {
+		if _, err := client.Resolve(roles[0].Model); err != nil {
+			return nil, fmt.Errorf("reflection model for %s: %w", desc.Name, err)
+		}
+	}
 	config := map[string]any{}
 	for k, v := range a.cfg.Plugins[desc.Name] {
 		config[k] = v
@@ -317,10 +322,9 @@ func (a *app) alignTraces(ctx context.Context, st *store.Store, name, experiment
 // and, when one can be reached, an embedding model. notes say what was
 // chosen for the user.
 func (a *app) alignRoles(client *llm.Client, f *alignFlags) ([]host.Role, []string, error) {
+	// The reflection role is always offered; whether its model can be
+	// reached matters only to an optimizer that chats (see runAlign).
 	reflection := firstOf(f.reflectionModel, a.cfg.Align.ReflectionModel, a.cfg.DefaultModel, llm.DefaultModel)
-	if _, err := client.Resolve(reflection); err != nil {
-		return nil, nil, fmt.Errorf("reflection model: %w", err)
-	}
 	roles := []host.Role{{Name: pluginapi.RoleReflection, Kind: pluginapi.ChatModel, Model: reflection}}
 	var notes []string
 	explicit := firstOf(f.embeddingModel, a.cfg.Align.EmbeddingModel)

@@ -170,3 +170,21 @@ func TestAlignRefusals(t *testing.T) {
 		t.Errorf("%d versions after a refused alignment, want 1", len(versions))
 	}
 }
+
+// An optimizer that calls no model needs no key; one that chats gets a
+// clear message naming the missing credential.
+func TestAlignWithAPluginThatCallsNoModel(t *testing.T) {
+	srv := llmtest.NewServer(t, llmtest.WithResponder(alignResponder))
+	c := demoStore(t, srv)
+	delete(c.env, "OPENAI_API_KEY")
+	plugins := buildPlugins(t, t.TempDir(), map[string]string{"noop": "github.com/alignhost/alignhost/plugins/examples/noop"})
+	var out alignSummary
+	c.jsonOut(&out, "align", "--judge", "support_quality", "--optimizer", plugins["noop"])
+	if out.Registered != "support_quality@2" || !strings.HasPrefix(out.Optimizer, "noop") {
+		t.Errorf("noop alignment without a key: %+v", out)
+	}
+	errOut := c.fail(exitFailure, "align", "--judge", "support_quality")
+	if !strings.Contains(errOut, "reflection model for memalign") || !strings.Contains(errOut, "OPENAI_API_KEY") {
+		t.Errorf("memalign without a key: %q", errOut)
+	}
+}
