@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // ResponseCache is the store's cache of model answers, the table
@@ -169,4 +170,42 @@ func short(key string) string {
 		return key[:12]
 	}
 	return key
+}
+
+// PruneOptions selects the cached answers Prune deletes. The zero value
+// selects every answer.
+type PruneOptions struct {
+	// OlderThan, when positive, keeps answers stored less than this long
+	// ago.
+	OlderThan time.Duration
+	// Model, when set, deletes only answers of this model URI.
+	Model string
+}
+
+// Prune deletes cached answers and returns how many it deleted. A later
+// request for a deleted answer asks the model again.
+func (c *ResponseCache) Prune(ctx context.Context, opts PruneOptions) (int, error) {
+	q := `DELETE FROM responses WHERE 1 = 1`
+	var args []any
+	if opts.OlderThan > 0 {
+		q += ` AND created_at < ?`
+		args = append(args, nowMillis()-opts.OlderThan.Milliseconds())
+	}
+	if opts.Model != "" {
+		q += ` AND model = ?`
+		args = append(args, opts.Model)
+	}
+	var n int64
+	err := c.s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("response cache: prune: %w", err)
+	}
+	return int(n), nil
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/alignhost/alignhost/llm"
 	"github.com/alignhost/alignhost/store"
@@ -154,4 +155,49 @@ func BenchmarkResponseCache(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestResponseCachePrune(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "alignhost.db")
+	s, err := store.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	c := s.ResponseCache()
+	for i, model := range []string{"openai:/a", "openai:/a", "openai:/b", "openai:/a"} {
+		if err := c.Put(store.WithResponseModel(ctx, model), cacheKey(i), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Age the first answer by two days.
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE responses SET created_at = created_at - 172800000 WHERE key = ?`, cacheKey(0)); err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		opts store.PruneOptions
+		want int
+	}{
+		{store.PruneOptions{OlderThan: 24 * time.Hour}, 1},
+		{store.PruneOptions{Model: "openai:/b"}, 1},
+		{store.PruneOptions{Model: "openai:/zzz"}, 0},
+		{store.PruneOptions{}, 2},
+	} {
+		n, err := c.Prune(ctx, step.opts)
+		if err != nil || n != step.want {
+			t.Fatalf("Prune(%+v) = %d, %v; want %d", step.opts, n, err, step.want)
+		}
+	}
+	if st, _ := c.Stats(ctx); st.Entries != 0 {
+		t.Errorf("%d entries left", st.Entries)
+	}
+	if _, ok, _ := c.Get(ctx, cacheKey(1)); ok {
+		t.Error("a pruned answer is still served")
+	}
 }

@@ -111,7 +111,7 @@ ALIGNHOST_STORE says otherwise).`,
 	pf.BoolVar(&a.jsonOut, "json", false, "print machine-readable JSON")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "print debug logs")
 
-	root.AddCommand(a.tracesCommand(), a.feedbackCommand(), a.judgesCommand(), a.demoCommand(), a.evalCommand(), a.pluginCommand(), a.compareCommand(), a.alignCommand(), a.unalignCommand())
+	root.AddCommand(a.tracesCommand(), a.feedbackCommand(), a.judgesCommand(), a.demoCommand(), a.evalCommand(), a.pluginCommand(), a.compareCommand(), a.alignCommand(), a.unalignCommand(), a.cacheCommand())
 	return root
 }
 

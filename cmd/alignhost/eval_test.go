@@ -300,3 +300,28 @@ func TestProgressTerminalRedraws(t *testing.T) {
 		t.Errorf("terminal progress:\n%q\nwant\n%q", got, want)
 	}
 }
+
+func TestCacheStatsAndPrune(t *testing.T) {
+	srv := llmtest.NewServer(t, llmtest.WithResponder(alignResponder))
+	c := demoStore(t, srv)
+	c.ok("eval", "--judge", "support_quality", "--limit", "5")
+	var stats struct {
+		Entries int `json:"entries"`
+	}
+	c.jsonOut(&stats, "cache", "stats")
+	if stats.Entries != 5 {
+		t.Fatalf("%d cached answers after judging 5 traces", stats.Entries)
+	}
+	c.fail(exitUsage, "cache", "prune")
+	c.fail(exitUsage, "cache", "prune", "--all", "--model", "x")
+	if out := c.ok("cache", "prune", "--older-than", "1h"); !strings.Contains(out, "deleted 0") {
+		t.Errorf("prune of fresh answers: %q", out)
+	}
+	if out := c.ok("cache", "prune", "--model", "openai:/gpt-4.1-mini"); !strings.Contains(out, "deleted 5") {
+		t.Errorf("prune by model: %q", out)
+	}
+	c.jsonOut(&stats, "cache", "stats")
+	if stats.Entries != 0 {
+		t.Errorf("%d answers left", stats.Entries)
+	}
+}
