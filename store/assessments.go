@@ -84,7 +84,9 @@ type LogOptions struct {
 	// HUMAN feedback of the same trace, name (compared case-insensitively)
 	// and source ID, as MLflow's override_feedback does: the old ones are
 	// marked invalid and the new one's Overrides names the most recent of
-	// them.
+	// them. A new feedback with the same value and rationale as the most
+	// recent one is unchanged: nothing is written, and the earlier one keeps
+	// its time (so re-importing a feedback file is idempotent).
 	SupersedeSameSource bool
 }
 
@@ -320,6 +322,16 @@ func (lg *logger) log(ctx context.Context, a trace.Assessment, opts LogOptions) 
 			return logged{}, err
 		}
 		if len(overridden) > 0 {
+			// The same person saying the same thing again (re-importing a
+			// feedback file, say) changes nothing: the earlier feedback,
+			// with its time, stands.
+			same, err := lg.sameJudgement(ctx, overridden[0], &a)
+			if err != nil {
+				return logged{}, err
+			}
+			if same {
+				return logged{outcome: unchanged}, nil
+			}
 			a.Overrides = overridden[0]
 		}
 	}
@@ -358,6 +370,27 @@ func (lg *logger) log(ctx context.Context, a trace.Assessment, opts LogOptions) 
 		res.superseded += n
 	}
 	return res, nil
+}
+
+// sameJudgement reports whether the stored assessment id has the value and
+// rationale of a.
+func (lg *logger) sameJudgement(ctx context.Context, id string, a *trace.Assessment) (bool, error) {
+	st, err := lg.byID(ctx, id)
+	if err != nil || st == nil {
+		return false, err
+	}
+	var prev trace.Assessment
+	if err := json.Unmarshal(st.json, &prev); err != nil {
+		return false, fmt.Errorf("decode assessment %s: %w", id, err)
+	}
+	if prev.Feedback == nil || a.Feedback == nil || prev.Rationale != a.Rationale {
+		return false, nil
+	}
+	var x, y bytes.Buffer
+	if json.Compact(&x, prev.Feedback.Value) != nil || json.Compact(&y, a.Feedback.Value) != nil {
+		return false, nil
+	}
+	return bytes.Equal(x.Bytes(), y.Bytes()), nil
 }
 
 // markInvalid marks a stored assessment invalid, in its JSON and its

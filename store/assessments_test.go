@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -236,5 +237,46 @@ func TestLogAssessmentsSupersede(t *testing.T) {
 	as, _ = s.Assessments(ctx, "tr-1")
 	if as[1].Valid == nil || *as[1].Valid {
 		t.Errorf("explicitly overridden assessment valid = %v, want false", as[1].Valid)
+	}
+}
+
+// The same person giving the same value and rationale again changes
+// nothing: re-importing a feedback file is idempotent even though each
+// import stamps its rows with a new time.
+func TestLogAssessmentsSameJudgementAgainIsUnchanged(t *testing.T) {
+	ctx := context.Background()
+	s := seededForLogging(t)
+	at := func(hour int, value, rationale string) store.AssessmentRow {
+		return row(t, 1, fmt.Sprintf(`{"trace_id": "tr-1", "assessment_name": "tone", "source": {"source_type": "HUMAN", "source_id": "ann"},
+			"create_time": "2025-06-01T%02d:00:00.000Z", "feedback": {"value": %s}, "rationale": %q}`, hour, value, rationale))
+	}
+	opts := store.LogOptions{SupersedeSameSource: true}
+	for i, step := range []struct {
+		row  store.AssessmentRow
+		want store.LogResult
+	}{
+		{at(10, `"ok"`, "polite"), store.LogResult{Added: 1}},
+		{at(11, `"ok"`, "polite"), store.LogResult{Unchanged: 1}},                  // same judgement, later
+		{at(12, ` "ok" `, "polite"), store.LogResult{Unchanged: 1}},                // same JSON value, other spacing
+		{at(13, `"ok"`, "very polite"), store.LogResult{Added: 1, Superseded: 1}},  // new rationale
+		{at(14, `"bad"`, "very polite"), store.LogResult{Added: 1, Superseded: 1}}, // new value
+	} {
+		res, err := s.LogAssessments(ctx, []store.AssessmentRow{step.row}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(res, step.want) {
+			t.Errorf("step %d: %+v, want %+v", i, res, step.want)
+		}
+	}
+	as, _ := s.Assessments(ctx, "tr-1")
+	valid := 0
+	for _, a := range as {
+		if a.Valid == nil || *a.Valid {
+			valid++
+		}
+	}
+	if len(as) != 3 || valid != 1 {
+		t.Errorf("%d assessments (%d valid), want 3 with 1 valid", len(as), valid)
 	}
 }

@@ -188,3 +188,40 @@ func TestAlignWithAPluginThatCallsNoModel(t *testing.T) {
 		t.Errorf("memalign without a key: %q", errOut)
 	}
 }
+
+// An alignment recorded once replays in CI without a model: same aligned
+// memory, no server.
+func TestAlignRecordThenReplay(t *testing.T) {
+	srv := llmtest.NewServer(t, llmtest.WithResponder(alignResponder))
+	rec := filepath.Join(t.TempDir(), "align.jsonl")
+	first := demoStore(t, srv)
+	first.ok("align", "--judge", "support_quality", "--holdout", "0.3", "--record", rec)
+	srv.Close()
+
+	second := demoStore(t, srv) // same data, a new store; the server is gone
+	second.ok("align", "--judge", "support_quality", "--holdout", "0.3", "--replay", rec)
+
+	// The memory without feedback times, which differ: each store recorded
+	// the CSV's feedback when it was imported.
+	memory := func(c *cli) string {
+		var shown struct {
+			Judge struct {
+				Memory struct {
+					Guidelines json.RawMessage `json:"guidelines"`
+					Retrieval  json.RawMessage `json:"retrieval"`
+					Examples   []struct {
+						TraceID   string    `json:"trace_id"`
+						Value     any       `json:"value"`
+						Embedding []float32 `json:"embedding"`
+					} `json:"examples"`
+				} `json:"memory"`
+			} `json:"judge"`
+		}
+		c.jsonOut(&shown, "judges", "show", "support_quality@2")
+		b, _ := json.Marshal(shown.Judge.Memory)
+		return string(b)
+	}
+	if a, b := memory(first), memory(second); a != b || len(a) < 100 {
+		t.Errorf("replayed alignment differs from the recorded one:\n%.300s\n%.300s", a, b)
+	}
+}
