@@ -36,6 +36,12 @@
 // after the version is deleted. "name@3" names a version and a bare name the
 // latest one (see [ParseJudgeRef]).
 //
+// The store also keeps every model answer in a response cache
+// ([Store.ResponseCache], which the model layer uses as its cache, so that
+// re-running or resuming work pays for nothing twice; [ResponseCache.Prune]
+// empties it), and a record of each evaluation run ([Store.StartEvalRun]):
+// the judge version, counts, tokens and estimated cost.
+//
 // # Transactions and concurrency
 //
 // Every method that writes runs in one transaction: it changes everything
@@ -52,9 +58,8 @@
 // missing ones in one transaction. A file migrated by a newer alignhost is
 // refused with a [*SchemaVersionError] rather than misread.
 //
-// To change the schema (for example to add the judge response cache or
-// evaluation runs), append one SQL script to the migrations list in
-// migrate.go. Never edit or reorder a migration that has been released: a
+// To change the schema, append one SQL script to the migrations list in
+// migrate.go (the response cache and evaluation runs were added this way). Never edit or reorder a migration that has been released: a
 // store that already applied it would not see the change. A migration runs
 // inside a transaction, so it must not contain statements SQLite refuses
 // there (PRAGMA foreign_keys, VACUUM).
