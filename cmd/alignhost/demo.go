@@ -71,6 +71,9 @@ func (a *app) runDemo(ctx context.Context, keep bool) error {
 	// The demo runs on built-in defaults, whatever alignhost.toml says, and
 	// sends the openai provider — only it — to the simulation.
 	a.cfg = config.Default()
+	// A price for the simulated model's tokens, so that the cost estimate
+	// shows: OpenAI's list price of gpt-4.1-mini per million tokens.
+	a.cfg.Prices = map[string]config.Price{"openai:/gpt-4.1-mini": {InputPerMTok: 0.40, OutputPerMTok: 1.60}}
 	sim, err := llmsim.New().Serve(ctx)
 	if err != nil {
 		return err
