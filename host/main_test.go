@@ -27,6 +27,7 @@ var guests = map[string]string{
 	"hostile": "./testdata/hostile",
 	"abiv2":   "./testdata/abiv2",
 	"probe":   "./testdata/probe",
+	"rawabi":  "./testdata/rawabi",
 }
 
 // built is the outcome of building the guests.

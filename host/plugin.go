@@ -118,7 +118,7 @@ func (inst *instance) result(cctx, parent context.Context, cs *callState, wall *
 		return nil, &LimitError{Plugin: cs.plugin, Op: cs.op, Limit: LimitMessageSize, Value: mib(uint64(cs.limits.MessageBytes))}
 	}
 	if n < 2 {
-		return nil, cs.abiError("%s returned %d bytes, too few for a JSON object", export, n)
+		return nil, cs.abiError("%s returned a result of %d byte(s), too short for a JSON object", export, n)
 	}
 	mem := inst.mod.Memory()
 	b, ok := mem.Read(ptr, n)

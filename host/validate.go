@@ -70,7 +70,7 @@ func sameContract(base, got *judge.Judge, allowed []string) error {
 		return fmt.Errorf("the judge was renamed from %q to %q; a plugin must keep the name", base.Name, shorten(got.Name, 80))
 	}
 	bv, gv := base.ValueType, got.ValueType
-	if bv.Effective() != gv.Effective() || !slices.Equal(bv.Values, gv.Values) || !sameBound(bv.Min, gv.Min) || !sameBound(bv.Max, gv.Max) {
+	if bv.Effective() != gv.Effective() || !slices.Equal(bv.Values, gv.Values) || bv.Ordinal != gv.Ordinal || !sameBound(bv.Min, gv.Min) || !sameBound(bv.Max, gv.Max) {
 		return fmt.Errorf("the judge's value type changed from %s to %s; a plugin must keep it", bv, gv)
 	}
 	if got.Model != base.Model && !slices.Contains(allowed, got.Model) {

@@ -65,3 +65,17 @@ func TestValidateJudge(t *testing.T) {
 		t.Error("a missing judge passed")
 	}
 }
+
+func TestValidateJudgeKeepsOrdinal(t *testing.T) {
+	base, err := judge.New("quality", "Rate {{ outputs }}.",
+		judge.WithValueType(judge.ValueType{Values: []string{"good", "fair", "poor"}, Ordinal: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := base.Clone()
+	got.Ordinal = false
+	err = host.ValidateJudge(base, got, nil)
+	if err == nil || !strings.Contains(err.Error(), "ordinal categorical (good/fair/poor) to categorical (good/fair/poor)") {
+		t.Errorf("dropping ordinal: err = %v", err)
+	}
+}
