@@ -138,7 +138,7 @@ func normalizeBoolean(raw any) (any, error) {
 	case string:
 		text = r
 	default:
-		f, ok := number(raw)
+		f, ok := Number(raw)
 		if !ok {
 			return nil, bad
 		}
@@ -162,7 +162,7 @@ func normalizeBoolean(raw any) (any, error) {
 
 func (v ValueType) normalizeCategorical(raw any) (any, error) {
 	var text string
-	num, isNum := number(raw)
+	num, isNum := Number(raw)
 	switch r := raw.(type) {
 	case string:
 		text = strings.TrimSpace(r)
@@ -296,7 +296,7 @@ func (v ValueType) normalizeFloat(raw any) (any, error) {
 		}
 		f = g
 	default:
-		g, ok := number(raw)
+		g, ok := Number(raw)
 		if !ok {
 			return nil, notNumber
 		}
@@ -320,7 +320,7 @@ func normalizeString(raw any) (any, error) {
 	case bool:
 		return strconv.FormatBool(r), nil
 	}
-	if f, ok := number(raw); ok {
+	if f, ok := Number(raw); ok {
 		return numberText(raw, f), nil
 	}
 	b, err := json.Marshal(raw)
@@ -330,38 +330,47 @@ func normalizeString(raw any) (any, error) {
 	return string(b), nil
 }
 
-// number returns the numeric value of a JSON-decoded or Go number.
-func number(raw any) (float64, bool) {
+// Number returns the value of a finite JSON-decoded (float64,
+// json.Number), TOML-decoded (int64) or Go number, and false for anything
+// else, NaN and infinities included. It is the one number conversion shared
+// by the judge, the model layer and the plugin SDK.
+func Number(raw any) (float64, bool) {
+	var f float64
 	switch r := raw.(type) {
 	case float64:
-		return r, true
+		f = r
 	case float32:
-		return float64(r), true
+		f = float64(r)
 	case int:
-		return float64(r), true
+		f = float64(r)
 	case int8:
-		return float64(r), true
+		f = float64(r)
 	case int16:
-		return float64(r), true
+		f = float64(r)
 	case int32:
-		return float64(r), true
+		f = float64(r)
 	case int64:
-		return float64(r), true
+		f = float64(r)
 	case uint:
-		return float64(r), true
+		f = float64(r)
 	case uint8:
-		return float64(r), true
+		f = float64(r)
 	case uint16:
-		return float64(r), true
+		f = float64(r)
 	case uint32:
-		return float64(r), true
+		f = float64(r)
 	case uint64:
-		return float64(r), true
+		f = float64(r)
 	case json.Number:
-		f, err := r.Float64()
-		return f, err == nil
+		v, err := r.Float64()
+		if err != nil {
+			return 0, false
+		}
+		f = v
+	default:
+		return 0, false
 	}
-	return 0, false
+	return f, !math.IsNaN(f) && !math.IsInf(f, 0)
 }
 
 // numberText writes a number as JSON would: 4 rather than 4e+00.

@@ -3,6 +3,7 @@ package judge_test
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"reflect"
 	"testing"
 
@@ -184,6 +185,22 @@ func TestValueTypeString(t *testing.T) {
 	for _, tt := range tests {
 		if got := tt.v.String(); got != tt.want {
 			t.Errorf("%+v: String() = %q, want %q", tt.v, got, tt.want)
+		}
+	}
+}
+
+func TestNumber(t *testing.T) {
+	for _, tt := range []struct {
+		in   any
+		want float64
+		ok   bool
+	}{
+		{4.5, 4.5, true}, {int64(7), 7, true}, {uint8(3), 3, true}, {json.Number("2.5"), 2.5, true},
+		{json.Number("x"), 0, false}, {math.NaN(), 0, false}, {math.Inf(1), 0, false}, {"4", 0, false}, {nil, 0, false},
+	} {
+		got, ok := judge.Number(tt.in)
+		if ok != tt.ok || (ok && got != tt.want) {
+			t.Errorf("Number(%#v) = %v, %v; want %v, %v", tt.in, got, ok, tt.want, tt.ok)
 		}
 	}
 }

@@ -1,12 +1,12 @@
 package llm
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
 	"slices"
 	"strings"
 
+	"github.com/alignhost/alignhost/judge"
 	openai "github.com/sashabaranov/go-openai"
 )
 
@@ -86,7 +86,7 @@ func applyParams(r *openai.ChatCompletionRequest, in map[string]any) (map[string
 
 func floatParam(lo, hi float64, set func(*openai.ChatCompletionRequest, float32)) param {
 	return func(r *openai.ChatCompletionRequest, v any) (any, error) {
-		f, ok := toFloat(v)
+		f, ok := judge.Number(v)
 		if !ok {
 			return nil, fmt.Errorf("want a number, got %s", typeName(v))
 		}
@@ -106,7 +106,7 @@ func floatParam(lo, hi float64, set func(*openai.ChatCompletionRequest, float32)
 
 func intParam(lo int, set func(*openai.ChatCompletionRequest, int)) param {
 	return func(r *openai.ChatCompletionRequest, v any) (any, error) {
-		f, ok := toFloat(v)
+		f, ok := judge.Number(v)
 		if !ok || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
 			return nil, fmt.Errorf("want an integer, got %s", typeName(v))
 		}
@@ -159,7 +159,7 @@ func logitBiasParam(r *openai.ChatCompletionRequest, v any) (any, error) {
 	}
 	bias := make(map[string]int, len(m))
 	for tok, b := range m {
-		f, ok := toFloat(b)
+		f, ok := judge.Number(b)
 		if !ok || f != math.Trunc(f) || f < -100 || f > 100 {
 			return nil, fmt.Errorf("token %s: want an integer in [-100, 100]", tok)
 		}
@@ -167,40 +167,6 @@ func logitBiasParam(r *openai.ChatCompletionRequest, v any) (any, error) {
 	}
 	r.LogitBias = bias
 	return bias, nil
-}
-
-// toFloat converts any JSON, TOML or Go number.
-func toFloat(v any) (float64, bool) {
-	switch n := v.(type) {
-	case float64:
-		return n, !math.IsNaN(n) && !math.IsInf(n, 0)
-	case float32:
-		return float64(n), !math.IsNaN(float64(n)) && !math.IsInf(float64(n), 0)
-	case int:
-		return float64(n), true
-	case int8:
-		return float64(n), true
-	case int16:
-		return float64(n), true
-	case int32:
-		return float64(n), true
-	case int64:
-		return float64(n), true
-	case uint:
-		return float64(n), true
-	case uint8:
-		return float64(n), true
-	case uint16:
-		return float64(n), true
-	case uint32:
-		return float64(n), true
-	case uint64:
-		return float64(n), true
-	case json.Number:
-		f, err := n.Float64()
-		return f, err == nil
-	}
-	return 0, false
 }
 
 func typeName(v any) string {
@@ -216,7 +182,7 @@ func typeName(v any) string {
 	case map[string]any:
 		return "a table"
 	}
-	if _, ok := toFloat(v); ok {
+	if _, ok := judge.Number(v); ok {
 		return "a number"
 	}
 	return fmt.Sprintf("%T", v)

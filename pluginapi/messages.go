@@ -153,7 +153,7 @@ func (t ConfigType) Check(v any) error {
 			return bad()
 		}
 	case ConfigInteger, ConfigNumber:
-		f, ok := toFloat(v)
+		f, ok := judge.Number(v)
 		if !ok || math.IsNaN(f) || math.IsInf(f, 0) {
 			return bad()
 		}
@@ -195,39 +195,6 @@ func describeValue(v any) string {
 		return fmt.Sprintf("%v", v)
 	}
 	return shorten(string(b), 60)
-}
-
-func toFloat(v any) (float64, bool) {
-	switch n := v.(type) {
-	case float64:
-		return n, true
-	case float32:
-		return float64(n), true
-	case int:
-		return float64(n), true
-	case int8:
-		return float64(n), true
-	case int16:
-		return float64(n), true
-	case int32:
-		return float64(n), true
-	case int64:
-		return float64(n), true
-	case uint:
-		return float64(n), true
-	case uint8:
-		return float64(n), true
-	case uint16:
-		return float64(n), true
-	case uint32:
-		return float64(n), true
-	case uint64:
-		return float64(n), true
-	case json.Number:
-		f, err := n.Float64()
-		return f, err == nil
-	}
-	return 0, false
 }
 
 // shorten cuts s to at most n bytes on a rune boundary, marking the cut.
@@ -334,7 +301,7 @@ func (r *AlignRequest) ConfigString(key, fallback string) string {
 // ConfigInt returns the integer configuration value key, or fallback when
 // it is absent or not a whole number.
 func (r *AlignRequest) ConfigInt(key string, fallback int) int {
-	f, ok := toFloat(r.Config[key])
+	f, ok := judge.Number(r.Config[key])
 	if !ok || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
 		return fallback
 	}
@@ -343,7 +310,7 @@ func (r *AlignRequest) ConfigInt(key string, fallback int) int {
 
 // ConfigFloat returns the numeric configuration value key, or fallback.
 func (r *AlignRequest) ConfigFloat(key string, fallback float64) float64 {
-	if f, ok := toFloat(r.Config[key]); ok {
+	if f, ok := judge.Number(r.Config[key]); ok {
 		return f
 	}
 	return fallback
