@@ -209,15 +209,9 @@ func (m *measurer) measure(judge []int32, w []int32, out []float64) {
 	t.reset()
 	for i, h := range m.d.h {
 		j := judge[i]
-		if j < 0 {
+		wi, counted := pairWeight(j, w, i)
+		if !counted {
 			continue
-		}
-		wi := 1.0
-		if w != nil {
-			if w[i] == 0 {
-				continue
-			}
-			wi = float64(w[i])
 		}
 		t.n += wi
 		t.ph[h] += wi
@@ -302,15 +296,9 @@ func (m *measurer) correlations(judge []int32, w []int32) (spearman, ccc float64
 	var rxy, sxy float64
 	for i, h := range m.d.h {
 		j := judge[i]
-		if j < 0 {
+		wi, counted := pairWeight(j, w, i)
+		if !counted {
 			continue
-		}
-		wi := 1.0
-		if w != nil {
-			if w[i] == 0 {
-				continue
-			}
-			wi = float64(w[i])
 		}
 		rxy += wi * (m.rh[h] - meanRank) * (m.rj[j] - meanRank)
 		sxy += wi * (pos[h] - mx) * (pos[j] - my)
@@ -464,4 +452,20 @@ func numericPairs(x, y []float64) (*dataset, bool) {
 		d.judges[0][i] = int32(sp.byNumber[y[i]])
 	}
 	return d, true
+}
+
+// pairWeight is how many times pair i counts in a resample: w[i], or once
+// when w is nil. A pair the judge did not answer (j < 0) or that the
+// resample left out does not count.
+func pairWeight(j int32, w []int32, i int) (float64, bool) {
+	if j < 0 {
+		return 0, false
+	}
+	if w == nil {
+		return 1, true
+	}
+	if w[i] == 0 {
+		return 0, false
+	}
+	return float64(w[i]), true
 }
