@@ -1,20 +1,20 @@
 package host_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/alignhost/alignhost/host"
+	"github.com/alignhost/alignhost/internal/guestbuild"
 	"github.com/alignhost/alignhost/judge"
 )
 
@@ -52,43 +52,21 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// buildGuests builds every guest into dir, two at a time.
+// buildGuests builds every guest into dir, through package guestbuild so
+// that the test binaries of one `go test ./...` share the work.
 func buildGuests(dir string) (map[string]string, error) {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		return nil, fmt.Errorf("no go tool to build the test modules: %w", err)
-	}
-	var (
-		mu    sync.Mutex
-		paths = map[string]string{}
-		errs  []error
-		wg    sync.WaitGroup
-		sem   = make(chan struct{}, 2)
-	)
+	paths := map[string]string{}
+	var errs []error
 	for name, pkg := range guests {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			out := filepath.Join(dir, name+".wasm")
-			cmd := exec.Command(goTool, "build", "-buildmode=c-shared", "-o", out, pkg)
-			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			err := cmd.Run()
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("build %s: %v\n%s", pkg, err, stderr.String()))
-				return
-			}
-			paths[name] = out
-		}()
+		out := filepath.Join(dir, name+".wasm")
+		if err := guestbuild.Build(context.Background(), pkg, out); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		paths[name] = out
 	}
-	wg.Wait()
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("%v", errs)
+		return nil, errors.Join(errs...)
 	}
 	return paths, nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alignhost/alignhost/internal/guestbuild"
 	"github.com/alignhost/alignhost/judge"
 	"github.com/alignhost/alignhost/pluginapi"
 )
@@ -47,9 +48,7 @@ func TestBuildsForWasip1(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds for wasip1")
 	}
-	cmd := exec.Command("go", "vet", ".")
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-	if out, err := cmd.CombinedOutput(); err != nil {
+	if out, err := guestbuild.Go(t.Context(), "", "vet", "-trimpath", "."); err != nil {
 		t.Fatalf("GOOS=wasip1 go vet: %v\n%s", err, out)
 	}
 	src, err := os.ReadFile("guest_wasip1.go")

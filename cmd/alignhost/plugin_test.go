@@ -1,51 +1,28 @@
 package main
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/alignhost/alignhost/internal/guestbuild"
 )
 
 // buildPlugins builds the example plugins into dir with the standard
-// toolchain, as a plugin author would.
+// toolchain, as a plugin author would (through package guestbuild, which
+// shares the work with the other test binaries).
 func buildPlugins(t *testing.T, dir string, pkgs map[string]string) map[string]string {
 	t.Helper()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skipf("no go tool to build plugins: %v", err)
-	}
 	paths := map[string]string{}
-	var (
-		mu sync.Mutex
-		wg sync.WaitGroup
-	)
 	for name, pkg := range pkgs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out := filepath.Join(dir, name+".wasm")
-			cmd := exec.Command(goTool, "build", "-buildmode=c-shared", "-o", out, pkg)
-			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			if err := cmd.Run(); err != nil {
-				t.Errorf("build %s: %v\n%s", pkg, err, stderr.String())
-				return
-			}
-			mu.Lock()
-			paths[name] = out
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
+		out := filepath.Join(dir, name+".wasm")
+		if err := guestbuild.Build(t.Context(), pkg, out); err != nil {
+			t.Fatal(err)
+		}
+		paths[name] = out
 	}
 	return paths
 }

@@ -4,10 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"testing"
+
+	"github.com/alignhost/alignhost/internal/guestbuild"
 )
 
 func TestModuleMatchesBUILD(t *testing.T) {
@@ -35,11 +36,10 @@ func TestEmbeddedModuleMatchesSource(t *testing.T) {
 		t.Skipf("the module was built with %s and this is %s: a different compiler makes different bytes", GoVersion(), runtime.Version())
 	}
 	out := filepath.Join(t.TempDir(), "memalign.wasm")
-	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-buildmode=c-shared",
-		"-ldflags=-s -w -buildid=", "-o", out, "../cmd/memalign-wasm")
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, msg)
+	// The flags of `go generate` (gen.go): -trimpath, no VCS stamp, no
+	// build ID, stripped.
+	if err := guestbuild.Build(t.Context(), "../cmd/memalign-wasm", out, guestbuild.WithLDFlags("-s -w -buildid=")); err != nil {
+		t.Fatal(err)
 	}
 	wasm, err := os.ReadFile(out)
 	if err != nil {
