@@ -53,8 +53,12 @@ func WithResponseModel(ctx context.Context, model string) context.Context {
 }
 
 // Get returns the value stored under key and counts a hit, or reports
-// false when there is none. A miss only reads.
+// false when there is none. A miss only reads. An answer that waits to be
+// written (see Put) is found too.
 func (c *ResponseCache) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	if val, ok := c.queued(key); ok {
+		return val, true, nil
+	}
 	var val []byte
 	err := c.s.db.QueryRowContext(ctx, `SELECT value FROM responses WHERE key = ?`, key).Scan(&val)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -135,6 +139,18 @@ func (c *ResponseCache) requeue(batch []*pendingPut) {
 	c.mu.Lock()
 	c.queue = append(again, c.queue...)
 	c.mu.Unlock()
+}
+
+// queued returns the newest answer queued under key, not written yet.
+func (c *ResponseCache) queued(key string) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := len(c.queue) - 1; i >= 0; i-- {
+		if c.queue[i].key == key {
+			return c.queue[i].val, true
+		}
+	}
+	return nil, false
 }
 
 // Pending returns how many answers wait to be written: those of failed

@@ -214,7 +214,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 // write lock waits inside SQLite before [Store.write] checks its context
 // and deadline and tries again.
 func busySlice(lockTimeout time.Duration) time.Duration {
-	return min(max(lockTimeout/4, 10*time.Millisecond), time.Second)
+	return min(max(lockTimeout/4, 10*time.Millisecond), 100*time.Millisecond)
 }
 
 // dsn is the modernc.org/sqlite data source name for the file at abs: a
