@@ -55,7 +55,7 @@ type lockHolder struct {
 }
 
 func newLockHolder(t *testing.T, path string) *lockHolder {
-	db, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?_txlock=immediate&_pragma=busy_timeout(60000)")
 	if err != nil {
 		t.Fatal(err)
 	}
