@@ -119,6 +119,15 @@ func (a *app) runEval(ctx context.Context, args evalArgs) (err error) {
 	if err != nil {
 		return err
 	}
+	if !args.force {
+		ri, err := ev.Resume(ctx, r, q)
+		if err != nil {
+			return err
+		}
+		if line := resumeLine(ri); line != "" {
+			fmt.Fprintln(a.stderr, line)
+		}
+	}
 	sum, runErr := ev.Run(ctx, eval.RunSpec{
 		Judge:  r,
 		Traces: st.Traces(ctx, q),
@@ -173,6 +182,12 @@ func (a *app) printSummary(s *eval.RunSummary, retries int) {
 	row("judged", s.Judged, cached)
 	row("skipped", s.Skipped, fmt.Sprintf("already judged by %s@%d", s.Judge, s.Version))
 	row("failed", s.Failed, countsText(s.Errors, s.Failed, false))
+	if s.Held > 0 {
+		row("held", s.Held, "in flight in another run: skipped")
+	}
+	if s.Unstored > 0 {
+		row("unstored", s.Unstored, "judged but not stored (the store refused them); their answers are cached: run again")
+	}
 	if s.Remaining > 0 {
 		row("remaining", s.Remaining, "")
 	}
@@ -243,6 +258,8 @@ type evalSummaryJSON struct {
 	Failed           int              `json:"failed"`
 	Cached           int              `json:"cached"`
 	Remaining        int              `json:"remaining"`
+	Held             int              `json:"held"`
+	Unstored         int              `json:"unstored"`
 	Errors           map[string]int   `json:"errors"`
 	ErrorSamples     []traceErrorJSON `json:"error_samples,omitempty"`
 	Values           map[string]int   `json:"values"`
@@ -267,6 +284,7 @@ func summaryJSON(s *eval.RunSummary, retries int) evalSummaryJSON {
 		Run: s.ID, Judge: s.Judge, Version: s.Version, Fingerprint: s.Fingerprint, Model: s.Model,
 		Status: s.Status, WallSeconds: s.Wall().Seconds(),
 		Judged: s.Judged, Skipped: s.Skipped, Failed: s.Failed, Cached: s.Cached, Remaining: s.Remaining,
+		Held: s.Held, Unstored: s.Unstored,
 		Errors: s.Errors, Values: s.Values,
 		Calls: s.Usage.Calls, CachedCalls: s.Usage.Cached, Retries: retries,
 		PromptTokens: s.Usage.PromptTokens, CompletionTokens: s.Usage.CompletionTokens, CostUSD: s.CostUSD,
