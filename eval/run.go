@@ -102,7 +102,7 @@ type Progress struct {
 	// an error, and skipped as already judged.
 	Judged, Failed, Skipped int
 	// Todo is how many judgements the run expects to make in all: Total
-	// less the skipped traces found so far, capped by Limit. 0 means
+	// less the skipped and held traces found so far, capped by Limit. 0 means
 	// unknown.
 	Todo int
 	// Elapsed is the time since the run started.
@@ -308,7 +308,7 @@ func (r *runner) heartbeat() (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		t := time.NewTicker(r.spec.Lease / 3)
+		t := time.NewTicker(max(r.spec.Lease/3, time.Millisecond))
 		defer t.Stop()
 		for {
 			select {
@@ -676,7 +676,7 @@ func (r *runner) report() {
 	}
 	todo := r.spec.Limit
 	if r.spec.Total > 0 {
-		todo = max(0, r.spec.Total-r.sum.Skipped)
+		todo = max(0, r.spec.Total-r.sum.Skipped-r.sum.Held)
 		if r.spec.Limit > 0 {
 			todo = min(todo, r.spec.Limit)
 		}

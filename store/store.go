@@ -48,8 +48,32 @@
 // it was asked to or nothing. A [Store] is safe for concurrent use by many
 // goroutines, and several processes may open the same file. SQLite runs in
 // WAL mode, so readers never wait for a writer; writers take the write lock
-// when their transaction begins and queue for up to the busy timeout (see
-// [WithBusyTimeout]) before failing with "database is locked".
+// when their transaction begins (BEGIN IMMEDIATE), so a transaction never
+// fails half-way for want of the lock.
+//
+// A writer that finds the lock taken waits and retries, with a short
+// backoff, for up to the lock timeout ([WithLockTimeout], default
+// [DefaultLockTimeout], one minute), or until its context is done. Then it
+// fails with a [*LockError] (errors.Is [ErrLocked]) that names the file and
+// how long it waited; nothing of the write was stored and it may be tried
+// again. Only taking the lock is retried, never a transaction that has
+// begun. Callers that must not lose work keep it and try again: the
+// response cache keeps answers it could not write ([ResponseCache.Put]) and
+// writes them with its next commit, [ResponseCache.Flush] or [Store.Close];
+// package eval keeps feedback batches and retries them.
+//
+// Work shared between processes is coordinated with claims
+// ([Store.ClaimTraces]): an evaluation run claims a trace under a lease
+// before it pays a model for it, renews its leases with a heartbeat
+// ([Store.Heartbeat]), and releases them when the feedback is stored. A
+// process killed with -9 stops renewing; its claims expire and another run
+// takes them. An evaluation run records its owner (a random process token,
+// PID, host) and heartbeat, so that [EvalRun.StateAt] can tell a run that
+// is still going from one whose process is gone.
+//
+// A stored trace that does not decode any more (a row damaged outside
+// alignhost) does not end an iteration over traces: [Store.Traces] yields
+// a [*CorruptTraceError] for it and goes on.
 //
 // # Schema migrations
 //
@@ -59,7 +83,7 @@
 // refused with a [*SchemaVersionError] rather than misread.
 //
 // To change the schema, append one SQL script to the migrations list in
-// migrate.go (the response cache and evaluation runs were added this way). Never edit or reorder a migration that has been released: a
+// migrate.go (the response cache, evaluation runs and claims were added this way). Never edit or reorder a migration that has been released: a
 // store that already applied it would not see the change. A migration runs
 // inside a transaction, so it must not contain statements SQLite refuses
 // there (PRAGMA foreign_keys, VACUUM).

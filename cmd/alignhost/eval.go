@@ -33,7 +33,10 @@ NAME@VERSION) and store each judgement as LLM_JUDGE feedback named after the
 judge, with the model URI as its source and the judge version in its metadata.
 
 A run can be stopped (Ctrl-C) and resumed: traces already judged by the same
-judge version are skipped unless --force. Answers are cached in the store, so
+judge version are skipped unless --force, and eval says what it picks up. Two
+runs of the same judge version at once pay once per trace: each skips traces
+the other has in flight (claimed under a lease that a killed process gives up
+after 30 s). 'alignhost runs' lists runs with their real state. Answers are cached in the store, so
 running again, resuming or forcing pays for nothing twice; --no-cache asks the
 model afresh. --record FILE saves every exchange, and --replay FILE re-runs from
 it without the network, failing on any request the file lacks.
