@@ -23,7 +23,7 @@ const benchServerEnv = "EVAL_BENCH_SERVER"
 const benchLatency = 100 * time.Millisecond
 
 func TestMain(m *testing.M) {
-	if llmtest.ServeChildIfAsked(benchServerEnv, benchHandler) {
+	if llmtest.ServeChildIfAsked(benchServerEnv, benchHandler) || runEvalChildIfAsked() {
 		return
 	}
 	os.Exit(m.Run())

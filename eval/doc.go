@@ -40,6 +40,23 @@
 // finishes is stored. A run is recorded in the store's eval_runs table with
 // its counts, token usage and estimated cost.
 //
+// Runs of the same judge version in several processes share the work: a
+// run claims each trace in the store (store.Store.ClaimTraces) before it
+// asks the model, under a lease (RunSpec.Lease) that its heartbeat renews,
+// and skips traces another live run has claimed, counting them as Held. A
+// process killed with -9 stops renewing; its claims expire and a later run
+// takes them, so a kill costs at most the calls in flight. The run's record
+// carries its owner and heartbeat, so that store.EvalRun.StateAt shows a
+// run whose process is gone as interrupted; [Evaluator.Resume] says what a
+// run would pick up.
+//
+// Feedback the store refuses (another writer holds the lock past the
+// store's lock timeout, the disk is full) is kept and retried while the
+// run goes on, for up to RunSpec.StoreRetry; what is still refused then is
+// counted in RunSummary.Unstored and the run fails. A trace the store
+// cannot decode is counted as failed ([CodeCorruptTrace]) and the run goes
+// on.
+//
 // A judgement of a judge version on a trace has a stable assessment ID, so
 // re-judging it (RunSpec.Force, or after an error) replaces the earlier
 // feedback of that version instead of piling up. Judge feedback never

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"log/slog"
+	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -24,6 +25,33 @@ const (
 
 // maxErrorSamples caps RunSummary.ErrorSamples.
 const maxErrorSamples = 10
+
+// Claims and storage retries.
+const (
+	// DefaultLease is how long a run's claim on a trace lasts without a
+	// heartbeat when RunSpec.Lease does not say; the run renews it every
+	// third of that.
+	DefaultLease = 30 * time.Second
+	// DefaultStoreRetry is how long a run keeps retrying feedback the
+	// store refuses (locked, full) when RunSpec.StoreRetry does not say.
+	DefaultStoreRetry = 5 * time.Minute
+	// maxBacklog is how many judgements that could not be stored yet a
+	// run keeps in memory while it goes on judging; beyond it, the writer
+	// waits for the store before it takes more.
+	maxBacklog = 1024
+	// Retry delays for feedback the store refused.
+	firstStoreDelay = 100 * time.Millisecond
+	maxStoreDelay   = 5 * time.Second
+)
+
+// CodeCorruptTrace is the error code, in a run's errors, of a trace the
+// store cannot decode (see store.CorruptTraceError); it is counted as failed
+// and the run goes on.
+const CodeCorruptTrace = "CORRUPT_TRACE"
+
+// CodeNotStored is the error code, in a run's errors, of a judgement the
+// store refused as invalid (the trace was deleted meanwhile).
+const CodeNotStored = "NOT_STORED"
 
 // RunSpec says what [Evaluator.Run] judges.
 type RunSpec struct {
@@ -45,6 +73,16 @@ type RunSpec struct {
 	// Force judges traces that already have feedback from this judge
 	// version, replacing it.
 	Force bool
+	// Lease is how long the run's claim on a trace lasts without a
+	// heartbeat: how long another run skips a trace this one claimed
+	// after this one's process died. 0 means [DefaultLease].
+	Lease time.Duration
+	// StoreRetry is how long the run keeps retrying feedback that the
+	// store refuses (another writer holds the lock past its lock timeout,
+	// the disk is full) before it gives up: the judgements not stored are
+	// then counted in RunSummary.Unstored and the run fails. 0 means
+	// [DefaultStoreRetry].
+	StoreRetry time.Duration
 }
 
 // Slice returns an iterator over traces for [RunSpec].Traces.
@@ -64,7 +102,7 @@ type Progress struct {
 	// an error, and skipped as already judged.
 	Judged, Failed, Skipped int
 	// Todo is how many judgements the run expects to make in all: Total
-	// less the skipped traces found so far, capped by Limit. 0 means
+	// less the skipped and held traces found so far, capped by Limit. 0 means
 	// unknown.
 	Todo int
 	// Elapsed is the time since the run started.
@@ -102,6 +140,14 @@ type RunSummary struct {
 	// read (which may include traces already judged). Failed traces are
 	// not remaining, although a new run tries them again.
 	Remaining int
+	// Held counts traces skipped because another run held a live claim on
+	// them: they were in flight in another run.
+	Held int
+	// Unstored counts judgements made (and paid for) that the store never
+	// accepted, after retrying for RunSpec.StoreRetry; the run then failed.
+	// Their answers are in the response cache if it could be written, so
+	// the next run gets them for free.
+	Unstored int
 	// Errors counts failed judgements by error code.
 	Errors map[string]int
 	// ErrorSamples are the first few failed judgements.
@@ -123,8 +169,10 @@ func (s *RunSummary) Wall() time.Duration { return s.FinishedAt.Sub(s.StartedAt)
 
 // event is what the producer and workers tell the writer.
 type event struct {
-	kind eventKind
-	out  *outcome // evJudgement only
+	kind    eventKind
+	out     *outcome // evJudgement only
+	traceID string   // evPending of a claimed trace, evCorrupt
+	err     error    // evCorrupt only
 }
 
 type eventKind int
@@ -133,6 +181,8 @@ const (
 	evJudgement eventKind = iota // a judgement to store
 	evSkipped                    // a trace already judged
 	evPending                    // a trace not judged: interrupted, failed run, or Limit
+	evHeld                       // a trace another run holds
+	evCorrupt                    // a trace the store cannot decode
 )
 
 // Run judges the traces of spec and stores each feedback as soon as it is
@@ -169,6 +219,15 @@ func (e *Evaluator) Run(ctx context.Context, spec RunSpec) (*RunSummary, error) 
 	if workers == 0 {
 		workers = e.concurrency
 	}
+	if spec.Lease < 0 || spec.StoreRetry < 0 {
+		return nil, errors.New("run: lease and store retry must not be negative")
+	}
+	if spec.Lease == 0 {
+		spec.Lease = DefaultLease
+	}
+	if spec.StoreRetry == 0 {
+		spec.StoreRetry = DefaultStoreRetry
+	}
 
 	r := &runner{
 		e:      e,
@@ -181,13 +240,16 @@ func (e *Evaluator) Run(ctx context.Context, spec RunSpec) (*RunSummary, error) 
 			Errors: map[string]int{}, Values: map[string]int{},
 		},
 	}
+	host, _ := os.Hostname()
 	r.rec = &store.EvalRun{Judge: p.name, Version: p.version, Fingerprint: p.fingerprint, Model: p.model,
-		StartedAt: r.sum.StartedAt}
+		StartedAt: r.sum.StartedAt, Owner: store.NewOwnerToken(), PID: os.Getpid(), Host: host, Lease: spec.Lease}
 	if err := e.store.StartEvalRun(ctx, r.rec); err != nil {
 		return nil, fmt.Errorf("run: %w", err)
 	}
 	r.sum.ID = r.rec.ID
 	r.runID = strconv.FormatInt(r.rec.ID, 10)
+	r.owner = store.ClaimOwner{RunID: r.rec.ID, Token: r.rec.Owner}
+	stopHeartbeat := r.heartbeat()
 	e.log.LogAttrs(ctx, slog.LevelDebug, "eval run started", slog.Int64("run", r.rec.ID),
 		slog.String("judge", p.name), slog.Int("version", p.version), slog.String("model", p.model),
 		slog.Int("concurrency", workers))
@@ -236,7 +298,33 @@ func (e *Evaluator) Run(ctx context.Context, spec RunSpec) (*RunSummary, error) 
 	}()
 
 	r.write(events)
+	stopHeartbeat()
 	return r.finish(ctx)
+}
+
+// heartbeat renews the run's claims and heartbeat every third of the
+// lease until the returned function is called.
+func (r *runner) heartbeat() (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(max(r.spec.Lease/3, time.Millisecond))
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if err := r.e.store.Heartbeat(r.writes, r.owner, r.e.now(), r.spec.Lease); err != nil {
+					r.e.log.Warn("eval run heartbeat not stored", "run", r.rec.ID, "error", err)
+				}
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
 }
 
 // runner is the state of one Run.
@@ -246,6 +334,7 @@ type runner struct {
 	spec   RunSpec
 	rec    *store.EvalRun
 	runID  string
+	owner  store.ClaimOwner
 	writes context.Context // for storing: not cancelled with the run
 	sum    *RunSummary
 
@@ -260,18 +349,89 @@ type runner struct {
 	// Owned by the writer.
 	pending int
 	batch   []*outcome
+	// backlog holds judgements the store refused so far, oldest first;
+	// storeErr is the last refusal, failingSince when the store began
+	// refusing and retryAt when to try again.
+	backlog      []*outcome
+	storeErr     error
+	failingSince time.Time
+	retryAt      time.Time
+	storeDelay   time.Duration
 }
 
-// produce reads the traces, skips those already judged and hands out the
-// others.
+// produce reads the traces, skips those already judged, claims the others
+// a few at a time and hands out those it claimed.
 func (r *runner) produce(ctx, dispatch context.Context, jobs chan<- *trace.Trace, events chan<- event) {
 	defer close(jobs)
-	dispatched := 0
+	chunk := max(1, cap(events)/2) // the workers: one claim transaction per round of work
+	var (
+		dispatched int
+		todo       []*trace.Trace
+	)
+	// hand claims todo and dispatches what it got; it reports false when
+	// the run stopped handing out traces.
+	hand := func() bool {
+		defer func() { todo = todo[:0] }()
+		if len(todo) == 0 {
+			return true
+		}
+		if dispatch.Err() != nil {
+			for range todo {
+				events <- event{kind: evPending}
+			}
+			return false
+		}
+		req := store.ClaimRequest{Judge: r.p.name, Version: r.p.version, Owner: r.owner,
+			Now: r.e.now(), Lease: r.spec.Lease, Items: make([]store.ClaimItem, len(todo))}
+		for i, t := range todo {
+			req.Items[i].TraceID = t.Info.TraceID
+			if !r.spec.Force {
+				req.Items[i].DoneID = feedbackID(t.Info.TraceID, r.p.name, r.p.version, r.p.fingerprint)
+			}
+		}
+		res, err := r.claim(dispatch, req)
+		if err != nil {
+			if dispatch.Err() == nil {
+				r.fail(fmt.Errorf("claim traces: %w", err))
+			}
+			for range todo {
+				events <- event{kind: evPending}
+			}
+			return false
+		}
+		for i, t := range todo {
+			switch res[i].State {
+			case store.ClaimDone:
+				events <- event{kind: evSkipped}
+				continue
+			case store.ClaimHeld:
+				events <- event{kind: evHeld}
+				continue
+			}
+			select {
+			case jobs <- t:
+				dispatched++
+			case <-dispatch.Done():
+				for range todo[i:] {
+					events <- event{kind: evPending}
+				}
+				return false
+			}
+		}
+		return true
+	}
 	for t, err := range r.spec.Traces {
+		var corrupt *store.CorruptTraceError
+		if errors.As(err, &corrupt) {
+			r.seen++
+			events <- event{kind: evCorrupt, traceID: corrupt.TraceID, err: corrupt}
+			continue
+		}
 		if err != nil {
 			if ctx.Err() == nil {
 				r.fail(fmt.Errorf("read traces: %w", err))
 			}
+			hand()
 			r.stoppedEarly = true
 			return
 		}
@@ -284,23 +444,48 @@ func (r *runner) produce(ctx, dispatch context.Context, jobs chan<- *trace.Trace
 			continue
 		}
 		if dispatch.Err() != nil {
+			hand()
 			events <- event{kind: evPending}
 			r.stoppedEarly = true
 			return
 		}
-		if r.spec.Limit > 0 && dispatched >= r.spec.Limit {
+		if r.spec.Limit > 0 && dispatched+len(todo) >= r.spec.Limit {
 			// Read on, without judging, to count what is left.
 			events <- event{kind: evPending}
 			continue
 		}
-		select {
-		case jobs <- t:
-			dispatched++
-		case <-dispatch.Done():
-			events <- event{kind: evPending}
-			r.stoppedEarly = true
-			return
+		todo = append(todo, t)
+		if len(todo) >= chunk {
+			if !hand() {
+				r.stoppedEarly = true
+				return
+			}
 		}
+	}
+	if !hand() {
+		r.stoppedEarly = true
+	}
+}
+
+// claim claims traces, retrying while the store refuses (another writer
+// holds the lock past the store's lock timeout) for up to
+// [RunSpec].StoreRetry, or until dispatch ends.
+func (r *runner) claim(dispatch context.Context, req store.ClaimRequest) ([]store.ClaimResult, error) {
+	start := time.Now()
+	delay := firstStoreDelay
+	for {
+		res, err := r.e.store.ClaimTraces(r.writes, req)
+		if err == nil || !errors.Is(err, store.ErrLocked) || time.Since(start) >= r.spec.StoreRetry {
+			return res, err
+		}
+		r.e.log.Warn("eval traces not claimed yet; retrying", "run", r.rec.ID, "retry_in", delay, "error", err)
+		select {
+		case <-dispatch.Done():
+			return nil, dispatch.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, maxStoreDelay)
+		req.Now = r.e.now()
 	}
 }
 
@@ -334,6 +519,7 @@ func (r *runner) write(events <-chan event) {
 		case ev, ok := <-events:
 			if !ok {
 				r.flush()
+				r.drain()
 				r.report()
 				return
 			}
@@ -342,6 +528,11 @@ func (r *runner) write(events <-chan event) {
 				r.sum.Skipped++
 			case evPending:
 				r.pending++
+			case evHeld:
+				r.sum.Held++
+			case evCorrupt:
+				r.e.log.Warn("eval trace unreadable", "trace", ev.traceID, "error", ev.err)
+				r.countError(TraceError{TraceID: ev.traceID, Code: CodeCorruptTrace, Message: ev.err.Error()})
 			case evJudgement:
 				addUsage(&r.sum.Usage, ev.out.usage)
 				r.batch = append(r.batch, ev.out)
@@ -357,13 +548,74 @@ func (r *runner) write(events <-chan event) {
 	}
 }
 
-// flush stores the batch and counts it.
+// flush stores the batch, after the judgements the store refused before,
+// and counts what it stored. What the store refuses now is kept for a later
+// try; when that backlog is full, flush waits for the store.
 func (r *runner) flush() {
-	if len(r.batch) == 0 {
-		return
-	}
-	batch := r.batch
+	r.backlog = append(r.backlog, r.batch...)
 	r.batch = nil
+	for len(r.backlog) > 0 {
+		now := time.Now()
+		if now.Before(r.retryAt) {
+			if len(r.backlog) < maxBacklog {
+				return
+			}
+			time.Sleep(r.retryAt.Sub(now))
+		}
+		n := min(len(r.backlog), batchRows)
+		if err := r.store(r.backlog[:n]); err != nil {
+			r.refused(err)
+			if r.storeGaveUp() {
+				r.fail(fmt.Errorf("store feedback: %d judgements not stored after retrying for %s: %w",
+					len(r.backlog), r.spec.StoreRetry, err))
+				return
+			}
+			continue
+		}
+		r.backlog = r.backlog[n:]
+		r.storeErr, r.failingSince, r.retryAt, r.storeDelay = nil, time.Time{}, time.Time{}, 0
+	}
+	r.backlog = nil
+}
+
+// drain stores the backlog at the end of the run, retrying until the store
+// accepts it or [RunSpec].StoreRetry has passed since it began refusing.
+func (r *runner) drain() {
+	for len(r.backlog) > 0 && !r.storeGaveUp() {
+		if d := time.Until(r.retryAt); d > 0 {
+			time.Sleep(d)
+		}
+		r.flush()
+	}
+	r.sum.Unstored = len(r.backlog)
+	if r.sum.Unstored > 0 {
+		r.fail(fmt.Errorf("store feedback: %d judgements not stored after retrying for %s: %w",
+			r.sum.Unstored, r.spec.StoreRetry, r.storeErr))
+	}
+}
+
+// refused notes that the store refused feedback, and when to try again.
+func (r *runner) refused(err error) {
+	now := time.Now()
+	if r.storeErr == nil {
+		r.failingSince = now
+	}
+	r.storeErr = err
+	r.storeDelay = min(max(2*r.storeDelay, firstStoreDelay), maxStoreDelay)
+	r.retryAt = now.Add(r.storeDelay)
+	r.e.log.Warn("eval feedback not stored yet; keeping it to retry", "run", r.rec.ID,
+		"judgements", len(r.backlog), "retry_in", r.storeDelay, "error", err)
+}
+
+// storeGaveUp reports whether the store has refused feedback for longer
+// than [RunSpec].StoreRetry.
+func (r *runner) storeGaveUp() bool {
+	return r.storeErr != nil && time.Since(r.failingSince) >= r.spec.StoreRetry
+}
+
+// store writes one batch of judgements, counts them and releases their
+// claims. An error means nothing of the batch was stored.
+func (r *runner) store(batch []*outcome) error {
 	rows := make([]store.AssessmentRow, len(batch))
 	for i, o := range batch {
 		rows[i] = store.AssessmentRow{Assessment: o.assessment}
@@ -373,9 +625,7 @@ func (r *runner) flush() {
 	// the batch.
 	res, err := r.e.store.LogAssessments(r.writes, rows, store.LogOptions{SkipInvalid: true})
 	if err != nil {
-		r.pending += len(batch)
-		r.fail(fmt.Errorf("store feedback: %w", err))
-		return
+		return err
 	}
 	rejected := make(map[int]string, len(res.Rejected))
 	for _, re := range res.Rejected {
@@ -384,7 +634,7 @@ func (r *runner) flush() {
 	for i, o := range batch {
 		if reason, ok := rejected[i]; ok {
 			r.e.log.Warn("eval feedback not stored", "trace", o.assessment.TraceID, "reason", reason)
-			r.countError(TraceError{TraceID: o.assessment.TraceID, Code: "NOT_STORED", Message: reason})
+			r.countError(TraceError{TraceID: o.assessment.TraceID, Code: CodeNotStored, Message: reason})
 			continue
 		}
 		if o.code != "" {
@@ -397,9 +647,18 @@ func (r *runner) flush() {
 			r.sum.Cached++
 		}
 	}
+	ids := make([]string, len(batch))
+	for i, o := range batch {
+		ids[i] = o.assessment.TraceID
+	}
+	if err := r.e.store.ReleaseClaims(r.writes, r.p.name, r.p.version, r.owner, ids); err != nil {
+		// The feedback is stored, so another run finds the traces done.
+		r.e.log.Warn("eval claims not released", "run", r.rec.ID, "error", err)
+	}
 	if err := r.e.store.UpdateEvalRun(r.writes, r.record(store.RunRunning)); err != nil {
 		r.e.log.Warn("eval run record not updated", "run", r.rec.ID, "error", err)
 	}
+	return nil
 }
 
 func (r *runner) countError(te TraceError) {
@@ -417,7 +676,7 @@ func (r *runner) report() {
 	}
 	todo := r.spec.Limit
 	if r.spec.Total > 0 {
-		todo = max(0, r.spec.Total-r.sum.Skipped)
+		todo = max(0, r.spec.Total-r.sum.Skipped-r.sum.Held)
 		if r.spec.Limit > 0 {
 			todo = min(todo, r.spec.Limit)
 		}
@@ -437,6 +696,7 @@ func (r *runner) record(status store.RunStatus) *store.EvalRun {
 	r.rec.Judged, r.rec.Skipped, r.rec.Failed, r.rec.Cached = r.sum.Judged, r.sum.Skipped, r.sum.Failed, r.sum.Cached
 	r.rec.PromptTokens, r.rec.CompletionTokens = r.sum.Usage.PromptTokens, r.sum.Usage.CompletionTokens
 	r.rec.CostUSD = r.cost()
+	r.rec.Unstored, r.rec.Held = r.sum.Unstored, r.sum.Held
 	return r.rec
 }
 
@@ -452,7 +712,7 @@ func (r *runner) cost() *float64 {
 // finish settles the run's status, records it and returns the summary.
 func (r *runner) finish(ctx context.Context) (*RunSummary, error) {
 	sum := r.sum
-	sum.Remaining = r.pending
+	sum.Remaining = r.pending + r.sum.Unstored
 	if r.stoppedEarly && r.spec.Total > 0 {
 		sum.Remaining += max(0, r.spec.Total-r.seen)
 	}
@@ -474,6 +734,11 @@ func (r *runner) finish(ctx context.Context) (*RunSummary, error) {
 	}
 	sum.FinishedAt = r.e.now()
 	rec.FinishedAt = sum.FinishedAt
+	// Claims not released yet are those of traces not judged or not
+	// stored: free them for the next run.
+	if rerr := r.e.store.ReleaseOwner(r.writes, r.owner); rerr != nil {
+		r.e.log.Warn("eval claims not released; they expire with their lease", "run", r.rec.ID, "error", rerr)
+	}
 	if uerr := r.e.store.UpdateEvalRun(r.writes, rec); uerr != nil {
 		err = errors.Join(err, fmt.Errorf("run of %s@%d: %w", sum.Judge, sum.Version, uerr))
 	}

@@ -32,11 +32,12 @@ type ResponseCache struct {
 	queue []*pendingPut
 }
 
-// ResponseCache returns a handle on the store's response cache. Use one
-// handle for all the work of a process, so that concurrent Puts share
-// commits.
+// ResponseCache returns the store's response cache. Every call returns the
+// same handle, so that all the Puts of a process share commits, and
+// [Store.Close] writes what they could not write yet.
 func (s *Store) ResponseCache() *ResponseCache {
-	return &ResponseCache{s: s, turn: make(chan struct{}, 1)}
+	s.cacheOnce.Do(func() { s.cache = &ResponseCache{s: s, turn: make(chan struct{}, 1)} })
+	return s.cache
 }
 
 type responseModelKey struct{}
@@ -52,17 +53,23 @@ func WithResponseModel(ctx context.Context, model string) context.Context {
 }
 
 // Get returns the value stored under key and counts a hit, or reports
-// false when there is none. A miss only reads.
+// false when there is none. A miss only reads. An answer that waits to be
+// written (see Put) is found too.
 func (c *ResponseCache) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	if val, ok := c.queued(key); ok {
+		return val, true, nil
+	}
 	var val []byte
 	err := c.s.db.QueryRowContext(ctx, `SELECT value FROM responses WHERE key = ?`, key).Scan(&val)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, false, nil
 	}
-	if err == nil {
-		_, err = c.s.db.ExecContext(ctx, `UPDATE responses SET hits = hits + 1 WHERE key = ?`, key)
-	}
 	if err != nil {
+		return nil, false, fmt.Errorf("response cache: get %s: %w", short(key), err)
+	}
+	// The hit count is bookkeeping: a writer holding the lock must not
+	// turn a found answer into a miss that pays again.
+	if _, err := c.s.db.ExecContext(ctx, `UPDATE responses SET hits = hits + 1 WHERE key = ?`, key); err != nil && !isBusy(err) {
 		return nil, false, fmt.Errorf("response cache: get %s: %w", short(key), err)
 	}
 	return val, true, nil
@@ -75,6 +82,13 @@ func (c *ResponseCache) Get(ctx context.Context, key string) ([]byte, bool, erro
 // the Puts that arrive queue up, and the next of them to take the turn
 // commits them all at once. Under an evaluation's concurrency this makes
 // one commit (and one fsync) serve many answers.
+//
+// A paid answer is not dropped when the store cannot be written: a commit
+// waits for the write lock as every write does ([WithLockTimeout]), and
+// when it fails all the same (a [*LockError], a full disk) its answers
+// stay queued, Put returns the error, and they are written with the next
+// commit, by [ResponseCache.Flush] or by [Store.Close]. A Put whose ctx is
+// done returns at once; its answer stays queued too.
 func (c *ResponseCache) Put(ctx context.Context, key string, val []byte) error {
 	if key == "" {
 		return errors.New("response cache: put: empty key")
@@ -98,8 +112,13 @@ func (c *ResponseCache) Put(ctx context.Context, key string, val []byte) error {
 		c.mu.Unlock()
 		if len(batch) > 0 {
 			err := c.commit(context.WithoutCancel(ctx), batch)
+			if err != nil {
+				c.requeue(batch)
+			}
 			for _, q := range batch {
-				q.done <- err
+				if q.done != nil {
+					q.done <- err
+				}
 			}
 		}
 		<-c.turn
@@ -109,12 +128,73 @@ func (c *ResponseCache) Put(ctx context.Context, key string, val []byte) error {
 	}
 }
 
+// requeue puts the answers of a failed commit back at the head of the
+// queue, before those that arrived meanwhile (which, for the same key, are
+// newer), with no one waiting for them.
+func (c *ResponseCache) requeue(batch []*pendingPut) {
+	again := make([]*pendingPut, len(batch), len(batch)+len(c.queue))
+	for i, p := range batch {
+		again[i] = &pendingPut{key: p.key, val: p.val, model: p.model}
+	}
+	c.mu.Lock()
+	c.queue = append(again, c.queue...)
+	c.mu.Unlock()
+}
+
+// queued returns the newest answer queued under key, not written yet.
+func (c *ResponseCache) queued(key string) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := len(c.queue) - 1; i >= 0; i-- {
+		if c.queue[i].key == key {
+			return c.queue[i].val, true
+		}
+	}
+	return nil, false
+}
+
+// Pending returns how many answers wait to be written: those of failed
+// commits and of Puts queued behind the commit in progress.
+func (c *ResponseCache) Pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.queue)
+}
+
+// Flush writes the answers that wait to be written (see [ResponseCache.Put])
+// and returns the commit's error, if any; they stay queued then.
+func (c *ResponseCache) Flush(ctx context.Context) error {
+	select {
+	case c.turn <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("response cache: flush: %w", ctx.Err())
+	}
+	defer func() { <-c.turn }()
+	c.mu.Lock()
+	batch := c.queue
+	c.queue = nil
+	c.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
+	err := c.commit(ctx, batch)
+	if err != nil {
+		c.requeue(batch)
+	}
+	for _, q := range batch {
+		if q.done != nil {
+			q.done <- err
+		}
+	}
+	return err
+}
+
 // pendingPut is a Put waiting to be committed.
 type pendingPut struct {
 	key   string
 	val   []byte
 	model sql.NullString
-	done  chan error // receives the commit's outcome
+	done  chan error // receives the commit's outcome; nil once requeued
 }
 
 // commit writes a batch of Puts in one transaction.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ErrNotFound is wrapped by every error reporting that a trace, experiment
@@ -15,6 +16,49 @@ import (
 //
 // Test for it with errors.Is.
 var ErrNotFound = errors.New("not found")
+
+// ErrLocked is wrapped by every [*LockError]: a write gave up waiting for
+// the write lock that another writer held. Test for it with errors.Is.
+var ErrLocked = errors.New("store is locked by another writer")
+
+// LockError reports a write that waited for the write lock, held by
+// another transaction in this or another process, for the whole lock
+// timeout ([WithLockTimeout]) and gave up. Nothing of the write was
+// stored; it may be tried again.
+type LockError struct {
+	// Path is the store file.
+	Path string
+	// Waited is how long the write waited.
+	Waited time.Duration
+	// Err is SQLite's error (SQLITE_BUSY or SQLITE_LOCKED).
+	Err error
+}
+
+func (e *LockError) Error() string {
+	return fmt.Sprintf("store %s is locked by another writer: gave up after waiting %s for the write lock (%v)",
+		e.Path, e.Waited.Round(time.Millisecond), e.Err)
+}
+
+// Is reports whether target is [ErrLocked].
+func (e *LockError) Is(target error) bool { return target == ErrLocked }
+
+// Unwrap returns SQLite's error.
+func (e *LockError) Unwrap() error { return e.Err }
+
+// CorruptTraceError reports a stored trace that cannot be read back: its
+// JSON, or that of one of its assessments, does not decode (a row changed
+// outside alignhost, a damaged file). [Store.Traces] yields it in place of
+// the trace and goes on with the next one.
+type CorruptTraceError struct {
+	TraceID string
+	Err     error
+}
+
+func (e *CorruptTraceError) Error() string {
+	return fmt.Sprintf("trace %q is corrupt in the store: %v", e.TraceID, e.Err)
+}
+
+func (e *CorruptTraceError) Unwrap() error { return e.Err }
 
 // SchemaVersionError reports a store file whose schema is newer than this
 // build of alignhost knows: it was written by a newer release.

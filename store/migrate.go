@@ -118,6 +118,35 @@ CREATE TABLE eval_runs (
 
 CREATE INDEX eval_runs_by_judge ON eval_runs (judge_name, judge_version, id);
 `,
+	// 4: claims on work in flight and run owners (see claims.go, runs.go).
+	`
+-- A claim says that the run run_id, in the process whose random token is
+-- owner, is judging trace_id with that judge version, until expires_at
+-- (renewed by the run's heartbeat). An expired claim is free to take.
+CREATE TABLE eval_claims (
+	judge_name    TEXT    NOT NULL,
+	judge_version INTEGER NOT NULL,
+	trace_id      TEXT    NOT NULL,
+	run_id        INTEGER NOT NULL,
+	owner         TEXT    NOT NULL,
+	expires_at    INTEGER NOT NULL,
+	PRIMARY KEY (judge_name, judge_version, trace_id)
+) STRICT;
+
+CREATE INDEX eval_claims_by_owner ON eval_claims (owner);
+
+-- The process that runs a run, and when it last said it was alive: a
+-- running run whose heartbeat is older than its lease is interrupted.
+-- unstored counts judgements that could not be stored; held, traces
+-- skipped because another run held them.
+ALTER TABLE eval_runs ADD COLUMN owner TEXT;
+ALTER TABLE eval_runs ADD COLUMN pid INTEGER;
+ALTER TABLE eval_runs ADD COLUMN host TEXT;
+ALTER TABLE eval_runs ADD COLUMN heartbeat_at INTEGER;
+ALTER TABLE eval_runs ADD COLUMN lease_ms INTEGER;
+ALTER TABLE eval_runs ADD COLUMN unstored INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE eval_runs ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+`,
 }
 
 // SchemaVersion is the schema version this build writes: the number of

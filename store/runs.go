@@ -4,7 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
+
+	"github.com/alignhost/alignhost/trace"
 )
 
 // RunStatus is the state of an evaluation run.
@@ -12,9 +16,11 @@ type RunStatus string
 
 // The states of an evaluation run.
 const (
-	// RunRunning: the run has started and not finished. A run that stays
-	// running after its process is gone was cut short by a crash; what it
-	// judged is kept and the next run resumes after it.
+	// RunRunning: the run has started and not finished. A run whose
+	// process is gone (kill -9, a crash) stays running in the table; its
+	// heartbeat stops, and [EvalRun.StateAt] shows it as interrupted once
+	// the heartbeat is older than the run's lease. What it judged is kept
+	// and the next run resumes after it.
 	RunRunning RunStatus = "running"
 	// RunDone: every selected trace was judged, skipped or failed.
 	RunDone RunStatus = "done"
@@ -56,6 +62,50 @@ type EvalRun struct {
 	CostUSD *float64
 	// Error says why a failed run failed.
 	Error string
+	// Unstored counts judgements that were made and could not be stored
+	// (the store stayed locked or full); their answers are in the response
+	// cache when it could be written, so a new run gets them for free.
+	Unstored int
+	// Held counts traces the run skipped because another run held a live
+	// claim on them (see [Store.ClaimTraces]).
+	Held int
+
+	// Owner is the random token of the process that runs the run
+	// ([NewOwnerToken]), PID its process ID and Host its host name.
+	Owner string
+	PID   int
+	Host  string
+	// HeartbeatAt is when the process last said it was alive
+	// ([Store.Heartbeat]); StartedAt until then. Lease is how long after
+	// its heartbeat a run whose process is gone still counts as running;
+	// zero means [DefaultRunLease].
+	HeartbeatAt time.Time
+	Lease       time.Duration
+}
+
+// DefaultRunLease is the lease of a run that recorded none (runs of older
+// alignhost versions).
+const DefaultRunLease = time.Minute
+
+// StateAt returns the run's state at now: its Status, except that a
+// running run whose heartbeat is older than its lease is interrupted: its
+// process is gone.
+func (r *EvalRun) StateAt(now time.Time) RunStatus {
+	if r.Status != RunRunning {
+		return r.Status
+	}
+	beat := r.HeartbeatAt
+	if beat.IsZero() {
+		beat = r.StartedAt
+	}
+	lease := r.Lease
+	if lease <= 0 {
+		lease = DefaultRunLease
+	}
+	if now.Sub(beat) > lease {
+		return RunInterrupted
+	}
+	return RunRunning
 }
 
 // StartEvalRun records the start of a run: it stores r with status
@@ -69,13 +119,19 @@ func (s *Store) StartEvalRun(ctx context.Context, r *EvalRun) error {
 	}
 	r.Status = RunRunning
 	r.FinishedAt = time.Time{}
+	if r.HeartbeatAt.IsZero() {
+		r.HeartbeatAt = r.StartedAt
+	}
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO eval_runs (judge_name, judge_version, judge_fingerprint,
 			model, started_at, status, judged, skipped, failed, cached, prompt_tokens, completion_tokens,
-			cost_usd, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			cost_usd, error, unstored, held, owner, pid, host, heartbeat_at, lease_ms)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			r.Judge, r.Version, r.Fingerprint, r.Model, r.StartedAt.UnixMilli(), string(r.Status),
 			r.Judged, r.Skipped, r.Failed, r.Cached, r.PromptTokens, r.CompletionTokens,
-			nullFloat(r.CostUSD), nullString(r.Error)).Scan(&r.ID)
+			nullFloat(r.CostUSD), nullString(r.Error), r.Unstored, r.Held, nullString(r.Owner),
+			sql.NullInt64{Int64: int64(r.PID), Valid: r.PID != 0}, nullString(r.Host),
+			r.HeartbeatAt.UnixMilli(), sql.NullInt64{Int64: r.Lease.Milliseconds(), Valid: r.Lease > 0}).Scan(&r.ID)
 	})
 	if err != nil {
 		return fmt.Errorf("start eval run of %s: %w", judgeRef(r.Judge, r.Version), err)
@@ -84,7 +140,7 @@ func (s *Store) StartEvalRun(ctx context.Context, r *EvalRun) error {
 }
 
 // UpdateEvalRun writes the counts, usage, cost, error and status of the
-// run r.ID. Any status other than running finishes the run: FinishedAt is
+// run r.ID (not its owner or heartbeat). Any status other than running finishes the run: FinishedAt is
 // stamped when zero. The evaluator calls it as feedback is stored, so that
 // a crashed run's record is as current as its feedback.
 //
@@ -109,9 +165,9 @@ func (s *Store) UpdateEvalRun(ctx context.Context, r *EvalRun) error {
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE eval_runs SET finished_at = ?, status = ?, judged = ?,
 			skipped = ?, failed = ?, cached = ?, prompt_tokens = ?, completion_tokens = ?, cost_usd = ?,
-			error = ? WHERE id = ?`,
+			error = ?, unstored = ?, held = ? WHERE id = ?`,
 			finished, string(r.Status), r.Judged, r.Skipped, r.Failed, r.Cached, r.PromptTokens,
-			r.CompletionTokens, nullFloat(r.CostUSD), nullString(r.Error), r.ID)
+			r.CompletionTokens, nullFloat(r.CostUSD), nullString(r.Error), r.Unstored, r.Held, r.ID)
 		if err != nil {
 			return err
 		}
@@ -189,7 +245,8 @@ func (s *Store) EvalRuns(ctx context.Context, q EvalRunQuery) ([]EvalRun, error)
 }
 
 const evalRunColumns = `id, judge_name, judge_version, judge_fingerprint, model, started_at, finished_at,
-	status, judged, skipped, failed, cached, prompt_tokens, completion_tokens, cost_usd, error`
+	status, judged, skipped, failed, cached, prompt_tokens, completion_tokens, cost_usd, error,
+	unstored, held, owner, pid, host, heartbeat_at, lease_ms`
 
 func scanEvalRuns(rows *sql.Rows) ([]EvalRun, error) {
 	defer rows.Close()
@@ -202,12 +259,22 @@ func scanEvalRuns(rows *sql.Rows) ([]EvalRun, error) {
 			status     string
 			cost       sql.NullFloat64
 			errMessage sql.NullString
+			owner      sql.NullString
+			pid        sql.NullInt64
+			host       sql.NullString
+			beat       sql.NullInt64
+			lease      sql.NullInt64
 		)
 		if err := rows.Scan(&r.ID, &r.Judge, &r.Version, &r.Fingerprint, &r.Model, &started, &finished,
 			&status, &r.Judged, &r.Skipped, &r.Failed, &r.Cached, &r.PromptTokens, &r.CompletionTokens,
-			&cost, &errMessage); err != nil {
+			&cost, &errMessage, &r.Unstored, &r.Held, &owner, &pid, &host, &beat, &lease); err != nil {
 			return nil, err
 		}
+		r.Owner, r.PID, r.Host = owner.String, int(pid.Int64), host.String
+		if beat.Valid {
+			r.HeartbeatAt = fromMillis(beat.Int64)
+		}
+		r.Lease = time.Duration(lease.Int64) * time.Millisecond
 		r.StartedAt = fromMillis(started)
 		if finished.Valid {
 			r.FinishedAt = fromMillis(finished.Int64)
@@ -231,4 +298,41 @@ func nullFloat(f *float64) sql.NullFloat64 {
 
 func nullString(s string) sql.NullString {
 	return sql.NullString{String: s, Valid: s != ""}
+}
+
+// FeedbackMatch selects feedback for [Store.CountWithFeedback].
+type FeedbackMatch struct {
+	// Name is the feedback's name, matched case-insensitively after
+	// trimming spaces.
+	Name string
+	// SourceType is the source type the feedback must have.
+	SourceType trace.SourceType
+	// Metadata holds entries the feedback's metadata must have.
+	Metadata map[string]string
+}
+
+// CountWithFeedback counts the traces q selects (its Limit and Offset
+// aside) that hold a feedback with a value (no error) that m matches: for
+// an evaluation, the traces a judge version has already judged.
+func (s *Store) CountWithFeedback(ctx context.Context, q TraceQuery, m FeedbackMatch) (int, error) {
+	q.Limit, q.Offset = 0, 0
+	f, err := s.filter(ctx, q)
+	if err != nil {
+		return 0, fmt.Errorf("count judged traces: %w", err)
+	}
+	cond := `a.trace_id = t.trace_id AND a.name_key = ? AND a.kind = 'feedback' AND a.source_type = ?
+		AND json_extract(a.json, '$.feedback') IS NOT NULL AND json_extract(a.json, '$.feedback.error') IS NULL`
+	args := append(slices.Clone(f.args), nameKey(m.Name), string(m.SourceType))
+	keys := slices.Sorted(maps.Keys(m.Metadata))
+	for _, k := range keys {
+		cond += ` AND json_extract(a.json, '$.metadata.' || json_quote(?)) = ?`
+		args = append(args, k, m.Metadata[k])
+	}
+	var n int
+	err = s.db.QueryRowContext(ctx, `SELECT count(*) FROM traces t WHERE `+f.where+
+		` AND EXISTS (SELECT 1 FROM assessments a WHERE `+cond+`)`, args...).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count judged traces: %w", err)
+	}
+	return n, nil
 }

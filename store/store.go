@@ -48,8 +48,32 @@
 // it was asked to or nothing. A [Store] is safe for concurrent use by many
 // goroutines, and several processes may open the same file. SQLite runs in
 // WAL mode, so readers never wait for a writer; writers take the write lock
-// when their transaction begins and queue for up to the busy timeout (see
-// [WithBusyTimeout]) before failing with "database is locked".
+// when their transaction begins (BEGIN IMMEDIATE), so a transaction never
+// fails half-way for want of the lock.
+//
+// A writer that finds the lock taken waits and retries, with a short
+// backoff, for up to the lock timeout ([WithLockTimeout], default
+// [DefaultLockTimeout], one minute), or until its context is done. Then it
+// fails with a [*LockError] (errors.Is [ErrLocked]) that names the file and
+// how long it waited; nothing of the write was stored and it may be tried
+// again. Only taking the lock is retried, never a transaction that has
+// begun. Callers that must not lose work keep it and try again: the
+// response cache keeps answers it could not write ([ResponseCache.Put]) and
+// writes them with its next commit, [ResponseCache.Flush] or [Store.Close];
+// package eval keeps feedback batches and retries them.
+//
+// Work shared between processes is coordinated with claims
+// ([Store.ClaimTraces]): an evaluation run claims a trace under a lease
+// before it pays a model for it, renews its leases with a heartbeat
+// ([Store.Heartbeat]), and releases them when the feedback is stored. A
+// process killed with -9 stops renewing; its claims expire and another run
+// takes them. An evaluation run records its owner (a random process token,
+// PID, host) and heartbeat, so that [EvalRun.StateAt] can tell a run that
+// is still going from one whose process is gone.
+//
+// A stored trace that does not decode any more (a row damaged outside
+// alignhost) does not end an iteration over traces: [Store.Traces] yields
+// a [*CorruptTraceError] for it and goes on.
 //
 // # Schema migrations
 //
@@ -59,7 +83,7 @@
 // refused with a [*SchemaVersionError] rather than misread.
 //
 // To change the schema, append one SQL script to the migrations list in
-// migrate.go (the response cache and evaluation runs were added this way). Never edit or reorder a migration that has been released: a
+// migrate.go (the response cache, evaluation runs and claims were added this way). Never edit or reorder a migration that has been released: a
 // store that already applied it would not see the change. A migration runs
 // inside a transaction, so it must not contain statements SQLite refuses
 // there (PRAGMA foreign_keys, VACUUM).
@@ -76,9 +100,11 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // DefaultPath is the store file used when neither the --store flag nor the
@@ -89,9 +115,15 @@ const DefaultPath = "alignhost.db"
 // EnvPath is the environment variable that names the store file.
 const EnvPath = "ALIGNHOST_STORE"
 
-// DefaultBusyTimeout is how long a write waits for another writer by
-// default.
-const DefaultBusyTimeout = 5 * time.Second
+// DefaultLockTimeout is how long a write waits for the write lock held by
+// another writer by default: long enough for any one transaction of
+// alignhost's (an import publishes its chunks in one short transaction).
+const DefaultLockTimeout = 60 * time.Second
+
+// DefaultBusyTimeout is the former name of [DefaultLockTimeout].
+//
+// Deprecated: use DefaultLockTimeout.
+const DefaultBusyTimeout = DefaultLockTimeout
 
 // PathFromEnv returns the store path to use: flag if it is not empty, else
 // the value of the environment variable ALIGNHOST_STORE if set and not
@@ -108,24 +140,36 @@ func PathFromEnv(flag string) string {
 
 // Store is an open store file. Its methods are safe for concurrent use.
 type Store struct {
-	db   *sql.DB
-	path string
+	db          *sql.DB
+	path        string
+	lockTimeout time.Duration
+	onBusy      func(waited time.Duration) // test hook, called before each retry
+
+	cacheOnce sync.Once
+	cache     *ResponseCache
 }
 
 // Option configures [Open].
 type Option func(*config)
 
 type config struct {
-	busyTimeout time.Duration
+	lockTimeout time.Duration
 	logger      *slog.Logger
 }
 
-// WithBusyTimeout sets how long a write waits for the write lock held by
-// another transaction (in this or another process) before it fails. A
-// non-positive d means [DefaultBusyTimeout].
-func WithBusyTimeout(d time.Duration) Option {
-	return func(c *config) { c.busyTimeout = d }
+// WithLockTimeout sets how long a write waits for the write lock held by
+// another transaction (in this or another process) before it fails with a
+// [*LockError]. The write retries taking the lock until then, and gives up
+// early when its context is done. A non-positive d means
+// [DefaultLockTimeout].
+func WithLockTimeout(d time.Duration) Option {
+	return func(c *config) { c.lockTimeout = d }
 }
+
+// WithBusyTimeout is the former name of [WithLockTimeout].
+//
+// Deprecated: use WithLockTimeout.
+func WithBusyTimeout(d time.Duration) Option { return WithLockTimeout(d) }
 
 // WithLogger sets the logger that reports schema migrations. Nil, the
 // default, discards them.
@@ -141,12 +185,12 @@ func WithLogger(l *slog.Logger) Option {
 // Open returns a [*SchemaVersionError] when the file was written by a newer
 // alignhost, and a wrapped SQLite error when path is not a SQLite database.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
-	cfg := config{busyTimeout: DefaultBusyTimeout}
+	cfg := config{lockTimeout: DefaultLockTimeout}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.busyTimeout <= 0 {
-		cfg.busyTimeout = DefaultBusyTimeout
+	if cfg.lockTimeout <= 0 {
+		cfg.lockTimeout = DefaultLockTimeout
 	}
 	if cfg.logger == nil {
 		cfg.logger = slog.New(slog.DiscardHandler)
@@ -171,7 +215,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 
-	db, err := sql.Open("sqlite", dsn(abs, cfg.busyTimeout))
+	db, err := sql.Open("sqlite", dsn(abs, busySlice(cfg.lockTimeout)))
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
@@ -182,12 +226,19 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	db.SetMaxOpenConns(n)
 	db.SetMaxIdleConns(n)
 
-	s := &Store{db: db, path: abs}
+	s := &Store{db: db, path: abs, lockTimeout: cfg.lockTimeout}
 	if err := s.migrate(ctx, cfg.logger); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// busySlice is SQLite's own busy timeout: how long one attempt to take the
+// write lock waits inside SQLite before [Store.write] checks its context
+// and deadline and tries again.
+func busySlice(lockTimeout time.Duration) time.Duration {
+	return min(max(lockTimeout/4, 10*time.Millisecond), 100*time.Millisecond)
 }
 
 // dsn is the modernc.org/sqlite data source name for the file at abs: a
@@ -211,26 +262,88 @@ func dsn(abs string, busy time.Duration) string {
 // Path returns the absolute path of the store file.
 func (s *Store) Path() string { return s.path }
 
-// Close closes the store. Transactions in progress are rolled back.
+// Close closes the store. Transactions in progress are rolled back. Answers
+// that the response cache could not write yet (see [ResponseCache.Put]) are
+// written first, waiting for the write lock as any write does.
 func (s *Store) Close() error {
+	var flushErr error
+	if s.cache != nil {
+		flushErr = s.cache.Flush(context.Background())
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store %s: %w", s.path, err)
+	}
+	if flushErr != nil {
+		return fmt.Errorf("close store %s: %w", s.path, flushErr)
 	}
 	return nil
 }
 
 // write runs fn in a read-write transaction, which holds the write lock
 // from its first statement, and commits if fn succeeds.
+//
+// Taking the lock is retried while another writer holds it, for up to the
+// lock timeout ([WithLockTimeout]); then write fails with a [*LockError].
+// Only BEGIN is retried, so fn runs at most once. A BUSY error from fn or
+// the commit (which WAL mode and BEGIN IMMEDIATE make rare) is reported
+// as a *LockError too, without a retry.
 func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
+	start := time.Now()
+	delay := 2 * time.Millisecond
+	for {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err == nil {
+			if err := fn(tx); err != nil {
+				tx.Rollback()
+				return s.lockError(err, time.Since(start))
+			}
+			return s.lockError(tx.Commit(), time.Since(start))
+		}
+		waited := time.Since(start)
+		if !isBusy(err) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("wait for the write lock of %s: %w", s.path, ctx.Err())
+		}
+		if waited >= s.lockTimeout {
+			return s.lockError(err, waited)
+		}
+		if s.onBusy != nil {
+			s.onBusy(waited)
+		}
+		t := time.NewTimer(min(delay, s.lockTimeout-waited))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("wait for the write lock of %s: %w", s.path, ctx.Err())
+		case <-t.C:
+		}
+		delay = min(2*delay, 100*time.Millisecond)
+	}
+}
+
+// lockError wraps a BUSY or LOCKED error in a *LockError; other errors,
+// nil included, are returned as they are.
+func (s *Store) lockError(err error, waited time.Duration) error {
+	if err == nil || !isBusy(err) {
 		return err
 	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
-		return err
+	return &LockError{Path: s.path, Waited: waited, Err: err}
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED (with
+// any extended code): another connection holds a lock this one needs.
+func isBusy(err error) bool {
+	var se interface{ Code() int }
+	if !errors.As(err, &se) {
+		return false
 	}
-	return tx.Commit()
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return true
+	}
+	return false
 }
 
 // read runs fn in a read-only transaction, so that its statements see one

@@ -310,8 +310,11 @@ type TraceQuery struct {
 // loop body runs: the body may write to the store. A trace imported during
 // the iteration is seen if it sorts after the current page.
 //
-// An error ends the iteration after being yielded with a nil trace; an
-// unknown experiment yields an error wrapping [ErrNotFound].
+// A stored trace that cannot be decoded (its JSON or one of its
+// assessments is corrupt) is yielded as a [*CorruptTraceError] with a nil
+// trace, and the iteration goes on with the next trace. Any other error
+// ends the iteration after being yielded with a nil trace; an unknown
+// experiment yields an error wrapping [ErrNotFound].
 func (s *Store) Traces(ctx context.Context, q TraceQuery) iter.Seq2[*trace.Trace, error] {
 	return func(yield func(*trace.Trace, error) bool) {
 		f, err := s.filter(ctx, q)
@@ -325,7 +328,7 @@ func (s *Store) Traces(ctx context.Context, q TraceQuery) iter.Seq2[*trace.Trace
 			if q.Limit > 0 {
 				n = min(n, left)
 			}
-			var page []*trace.Trace
+			var page []pageTrace
 			err := s.read(ctx, func(tx *sql.Tx) error {
 				var err error
 				page, after, err = tracePage(ctx, tx, f, after, offset, n)
@@ -335,8 +338,14 @@ func (s *Store) Traces(ctx context.Context, q TraceQuery) iter.Seq2[*trace.Trace
 				yield(nil, fmt.Errorf("list traces: %w", err))
 				return
 			}
-			for _, t := range page {
-				if !yield(t, nil) {
+			for _, pt := range page {
+				var ok bool
+				if pt.err != nil {
+					ok = yield(nil, pt.err)
+				} else {
+					ok = yield(pt.t, nil)
+				}
+				if !ok {
 					return
 				}
 			}
@@ -349,9 +358,17 @@ func (s *Store) Traces(ctx context.Context, q TraceQuery) iter.Seq2[*trace.Trace
 	}
 }
 
+// pageTrace is one trace of a page: the trace, or why it cannot be read.
+type pageTrace struct {
+	id  string
+	t   *trace.Trace
+	err *CorruptTraceError
+}
+
 // tracePage reads up to n traces with seq > after, skipping offset, and
-// returns them with the seq of the last one.
-func tracePage(ctx context.Context, tx *sql.Tx, f traceFilter, after int64, offset, n int) ([]*trace.Trace, int64, error) {
+// returns them with the seq of the last one. A trace that cannot be
+// decoded is a pageTrace with an error.
+func tracePage(ctx context.Context, tx *sql.Tx, f traceFilter, after int64, offset, n int) ([]pageTrace, int64, error) {
 	args := append(slices.Clone(f.args), after, n, offset)
 	rows, err := tx.QueryContext(ctx, `SELECT t.seq, t.trace_id, t.json FROM traces t
 		WHERE `+f.where+` AND t.seq > ? ORDER BY t.seq LIMIT ? OFFSET ?`, args...)
@@ -360,7 +377,7 @@ func tracePage(ctx context.Context, tx *sql.Tx, f traceFilter, after int64, offs
 	}
 	defer rows.Close()
 	var (
-		page []*trace.Trace
+		page []pageTrace
 		ids  []string
 	)
 	for rows.Next() {
@@ -373,16 +390,17 @@ func tracePage(ctx context.Context, tx *sql.Tx, f traceFilter, after int64, offs
 		}
 		t, err := decodeTrace(b)
 		if err != nil {
-			return nil, 0, fmt.Errorf("trace %q: %w", id, err)
+			page = append(page, pageTrace{id: id, err: &CorruptTraceError{TraceID: id, Err: err}})
+			continue
 		}
-		page = append(page, t)
+		page = append(page, pageTrace{id: id, t: t})
 		ids = append(ids, id)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, 0, err
 	}
-	if len(page) == 0 {
-		return nil, after, nil
+	if len(ids) == 0 {
+		return page, after, nil
 	}
 
 	idsJSON, err := json.Marshal(ids)
@@ -395,9 +413,11 @@ func tracePage(ctx context.Context, tx *sql.Tx, f traceFilter, after int64, offs
 		return nil, 0, err
 	}
 	defer arows.Close()
-	byID := make(map[string]*trace.Trace, len(page))
-	for i, id := range ids {
-		byID[id] = page[i]
+	byID := make(map[string]*pageTrace, len(page))
+	for i := range page {
+		if page[i].t != nil {
+			byID[page[i].id] = &page[i]
+		}
 	}
 	for arows.Next() {
 		var (
@@ -407,12 +427,16 @@ func tracePage(ctx context.Context, tx *sql.Tx, f traceFilter, after int64, offs
 		if err := arows.Scan(&id, &b); err != nil {
 			return nil, 0, err
 		}
+		pt := byID[id]
+		if pt == nil || pt.err != nil {
+			continue
+		}
 		var a trace.Assessment
 		if err := json.Unmarshal(b, &a); err != nil {
-			return nil, 0, fmt.Errorf("trace %q: decode assessment: %w", id, err)
+			*pt = pageTrace{id: id, err: &CorruptTraceError{TraceID: id, Err: fmt.Errorf("decode assessment: %w", err)}}
+			continue
 		}
-		t := byID[id]
-		t.Info.Assessments = append(t.Info.Assessments, a)
+		pt.t.Info.Assessments = append(pt.t.Info.Assessments, a)
 	}
 	return page, after, arows.Err()
 }

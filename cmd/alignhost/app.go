@@ -111,7 +111,7 @@ ALIGNHOST_STORE says otherwise).`,
 	pf.BoolVar(&a.jsonOut, "json", false, "print machine-readable JSON")
 	pf.BoolVarP(&a.verbose, "verbose", "v", false, "print debug logs")
 
-	root.AddCommand(a.tracesCommand(), a.feedbackCommand(), a.judgesCommand(), a.demoCommand(), a.evalCommand(), a.pluginCommand(), a.compareCommand(), a.alignCommand(), a.unalignCommand(), a.cacheCommand())
+	root.AddCommand(a.tracesCommand(), a.feedbackCommand(), a.judgesCommand(), a.demoCommand(), a.evalCommand(), a.pluginCommand(), a.compareCommand(), a.alignCommand(), a.unalignCommand(), a.cacheCommand(), a.runsCommand())
 	return root
 }
 
@@ -150,7 +150,11 @@ func (a *app) openStore(ctx context.Context) (*store.Store, error) {
 	if a.st != nil {
 		return a.st, nil
 	}
-	st, err := store.Open(ctx, a.resolvedStorePath(), store.WithLogger(a.logger))
+	opts, err := a.storeOptions()
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, a.resolvedStorePath(), opts...)
 	if err != nil {
 		return nil, err
 	}

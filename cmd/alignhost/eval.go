@@ -33,7 +33,10 @@ NAME@VERSION) and store each judgement as LLM_JUDGE feedback named after the
 judge, with the model URI as its source and the judge version in its metadata.
 
 A run can be stopped (Ctrl-C) and resumed: traces already judged by the same
-judge version are skipped unless --force. Answers are cached in the store, so
+judge version are skipped unless --force, and eval says what it picks up. Two
+runs of the same judge version at once pay once per trace: each skips traces
+the other has in flight (claimed under a lease that a killed process gives up
+after 30 s). 'alignhost runs' lists runs with their real state. Answers are cached in the store, so
 running again, resuming or forcing pays for nothing twice; --no-cache asks the
 model afresh. --record FILE saves every exchange, and --replay FILE re-runs from
 it without the network, failing on any request the file lacks.
@@ -119,6 +122,15 @@ func (a *app) runEval(ctx context.Context, args evalArgs) (err error) {
 	if err != nil {
 		return err
 	}
+	if !args.force {
+		ri, err := ev.Resume(ctx, r, q)
+		if err != nil {
+			return err
+		}
+		if line := resumeLine(ri); line != "" {
+			fmt.Fprintln(a.stderr, line)
+		}
+	}
 	sum, runErr := ev.Run(ctx, eval.RunSpec{
 		Judge:  r,
 		Traces: st.Traces(ctx, q),
@@ -173,6 +185,12 @@ func (a *app) printSummary(s *eval.RunSummary, retries int) {
 	row("judged", s.Judged, cached)
 	row("skipped", s.Skipped, fmt.Sprintf("already judged by %s@%d", s.Judge, s.Version))
 	row("failed", s.Failed, countsText(s.Errors, s.Failed, false))
+	if s.Held > 0 {
+		row("held", s.Held, "in flight in another run: skipped")
+	}
+	if s.Unstored > 0 {
+		row("unstored", s.Unstored, "judged but not stored (the store refused them); their answers are cached: run again")
+	}
 	if s.Remaining > 0 {
 		row("remaining", s.Remaining, "")
 	}
@@ -243,6 +261,8 @@ type evalSummaryJSON struct {
 	Failed           int              `json:"failed"`
 	Cached           int              `json:"cached"`
 	Remaining        int              `json:"remaining"`
+	Held             int              `json:"held"`
+	Unstored         int              `json:"unstored"`
 	Errors           map[string]int   `json:"errors"`
 	ErrorSamples     []traceErrorJSON `json:"error_samples,omitempty"`
 	Values           map[string]int   `json:"values"`
@@ -267,6 +287,7 @@ func summaryJSON(s *eval.RunSummary, retries int) evalSummaryJSON {
 		Run: s.ID, Judge: s.Judge, Version: s.Version, Fingerprint: s.Fingerprint, Model: s.Model,
 		Status: s.Status, WallSeconds: s.Wall().Seconds(),
 		Judged: s.Judged, Skipped: s.Skipped, Failed: s.Failed, Cached: s.Cached, Remaining: s.Remaining,
+		Held: s.Held, Unstored: s.Unstored,
 		Errors: s.Errors, Values: s.Values,
 		Calls: s.Usage.Calls, CachedCalls: s.Usage.Cached, Retries: retries,
 		PromptTokens: s.Usage.PromptTokens, CompletionTokens: s.Usage.CompletionTokens, CostUSD: s.CostUSD,
