@@ -107,3 +107,35 @@ func (b *bucket) adjust(delta float64) {
 	b.refill()
 	b.tokens = min(b.capacity, b.tokens+delta)
 }
+
+// gate holds every request to an endpoint back until a time: after a 429,
+// the wait the endpoint asked for (Retry-After) or the backoff delay
+// applies to all requests to it, not only to the one that was refused.
+type gate struct {
+	mu    sync.Mutex
+	until time.Time
+}
+
+// hold closes the gate until t, unless it is already closed for longer.
+func (g *gate) hold(t time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if t.After(g.until) {
+		g.until = t
+	}
+}
+
+// wait returns once the gate is open, or ctx's error.
+func (g *gate) wait(ctx context.Context, clock Clock) error {
+	for {
+		g.mu.Lock()
+		d := g.until.Sub(clock.Now())
+		g.mu.Unlock()
+		if d <= 0 {
+			return ctx.Err()
+		}
+		if err := clock.Sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+}
