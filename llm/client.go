@@ -94,7 +94,8 @@ func WithTimeout(d time.Duration) Option { return func(c *Client) { c.timeout = 
 
 // WithDeadline bounds each whole call (every attempt and every wait between
 // them) of endpoints whose [Provider] sets no Deadline. Default
-// [DefaultDeadline]. The context may end a call sooner.
+// [DefaultDeadline], or the attempt timeout when that is longer, so that a
+// call always gets one whole attempt. The context may end a call sooner.
 func WithDeadline(d time.Duration) Option { return func(c *Client) { c.deadline = d } }
 
 // WithClock replaces the clock that retries and rate limits wait on.
@@ -125,7 +126,6 @@ func New(opts ...Option) (*Client, error) {
 		getenv:         os.Getenv,
 		retry:          DefaultRetryPolicy(),
 		timeout:        DefaultTimeout,
-		deadline:       DefaultDeadline,
 		clock:          systemClock{},
 		defaultModel:   DefaultModel,
 		maxConcurrency: DefaultMaxConcurrency,
@@ -152,9 +152,7 @@ func New(opts ...Option) (*Client, error) {
 	if c.timeout == 0 {
 		c.timeout = DefaultTimeout
 	}
-	if c.deadline == 0 {
-		c.deadline = DefaultDeadline
-	}
+
 	if c.maxConcurrency == 0 {
 		c.maxConcurrency = DefaultMaxConcurrency
 	}
@@ -237,6 +235,9 @@ func (c *Client) endpoint(name string) (*endpoint, error) {
 	}
 	if cfg.Deadline > 0 {
 		ep.deadline = cfg.Deadline
+	}
+	if ep.deadline == 0 {
+		ep.deadline = max(DefaultDeadline, ep.timeout)
 	}
 	if cfg.MaxAttempts > 0 {
 		ep.retry.MaxAttempts = cfg.MaxAttempts
