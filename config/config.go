@@ -124,6 +124,11 @@ type Provider struct {
 	// trace gets an INPUT_TOO_LARGE error. 0: the model's context window
 	// when its family is known, else 32,768.
 	MaxPromptTokens int `toml:"max_prompt_tokens"`
+	// Hedge sends a twin of an attempt still unanswered after 3 times the
+	// endpoint's 95th-percentile latency; the first answer wins. It bounds
+	// what a hanging request costs without a short timeout, for at most
+	// one extra request per slow one.
+	Hedge bool `toml:"hedge"`
 }
 
 // Default returns the configuration used when no file exists.

@@ -112,6 +112,7 @@ max_attempts = 3
 base_delay = "250ms"
 max_delay = "10s"
 max_prompt_tokens = 100000
+hedge = true
 `)
 	cfg, err := Load(path)
 	if err != nil {
@@ -119,7 +120,7 @@ max_prompt_tokens = 100000
 	}
 	p := cfg.Providers["vllm"]
 	if p.Timeout != 30*time.Second || p.Deadline != 3*time.Minute || p.MaxAttempts != 3 ||
-		p.BaseDelay != 250*time.Millisecond || p.MaxDelay != 10*time.Second || p.MaxPromptTokens != 100000 {
+		p.BaseDelay != 250*time.Millisecond || p.MaxDelay != 10*time.Second || p.MaxPromptTokens != 100000 || !p.Hedge {
 		t.Fatalf("provider = %+v", p)
 	}
 	for _, bad := range []struct{ body, want string }{

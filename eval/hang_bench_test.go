@@ -3,6 +3,7 @@ package eval_test
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,8 +17,10 @@ import (
 // fake model with 100ms latency, fault-free ("clean") and with 5% of
 // requests hanging ("hangs"), with the attempt timeout a user would set
 // with --timeout or a provider's timeout (1s) and the default retries and
-// call deadline. Every trace must be judged. The hangs case reports its
-// wall time relative to the clean one (x-clean-wall) when both run:
+// call deadline, and hedged ("hangs-hedged": provider hedge = true, a twin
+// after 3 × p95 latency). Every trace must be judged. The hangs cases
+// report their wall time relative to the clean one (x-clean-wall) when
+// both run:
 //
 //	go test -run '^$' -bench EvalUnderHangs -benchtime 1x ./eval/
 //
@@ -31,9 +34,9 @@ func BenchmarkEvalUnderHangs(b *testing.B) {
 		timeout     = time.Second
 	)
 	var cleanWall time.Duration
-	for _, mode := range []string{"clean", "hangs"} {
+	for _, mode := range []string{"clean", "hangs", "hangs-hedged"} {
 		b.Run(mode, func(b *testing.B) {
-			url := startBenchServer(b, mode)
+			url := startBenchServer(b, strings.TrimSuffix(mode, "-hedged"))
 			ctx := context.Background()
 			ts := qaTraces(b, traces)
 			var wall time.Duration
@@ -51,7 +54,7 @@ func BenchmarkEvalUnderHangs(b *testing.B) {
 					}),
 					llm.WithMaxConcurrency(concurrency),
 					llm.WithCache(st.ResponseCache()),
-					llm.WithProviders(llm.Provider{Name: "openai", Timeout: timeout}),
+					llm.WithProviders(llm.Provider{Name: "openai", Timeout: timeout, Hedge: mode == "hangs-hedged"}),
 				)
 				if err != nil {
 					b.Fatal(err)

@@ -290,24 +290,24 @@ func (c *Client) chatOnce(ctx context.Context, uri ModelURI, ep *endpoint, base 
 		}
 	}
 	var out chatAnswer
-	err := c.send(ctx, ep, uri.String(), "chat", max(1, (chars+3)/4), func(ctx context.Context) (int, error) {
+	err := c.send(ctx, ep, uri.String(), "chat", max(1, (chars+3)/4), func(ctx context.Context) (int, func(), error) {
 		resp, err := ep.client.CreateChatCompletion(ctx, r)
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		if len(resp.Choices) == 0 {
-			return 0, errors.New("no choices in the answer")
+			return 0, nil, errors.New("no choices in the answer")
 		}
 		msg := resp.Choices[0].Message
 		if msg.Content == "" && msg.Refusal != "" {
-			return 0, &badAnswer{msg: "model refused: " + msg.Refusal}
+			return 0, nil, &badAnswer{msg: "model refused: " + msg.Refusal}
 		}
-		out = chatAnswer{
+		a := chatAnswer{
 			Content:          msg.Content,
 			StructuredOutput: structured,
 			Usage:            Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens},
 		}
-		return resp.Usage.PromptTokens + resp.Usage.CompletionTokens, nil
+		return a.Usage.PromptTokens + a.Usage.CompletionTokens, func() { out = a }, nil
 	})
 	return out, err
 }

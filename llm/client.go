@@ -216,6 +216,12 @@ type endpoint struct {
 	tpm               *bucket // nil when unlimited
 	// gate holds every request back after a 429, for the whole endpoint.
 	gate gate
+	// hedge enables hedged attempts; latencies are the recent successful
+	// ones that set the hedge delay.
+	hedge     bool
+	latencies latencies
+	// hedges caps the hedges in flight, on top of sem: max(1, sem/8).
+	hedges semaphore
 }
 
 func (c *Client) endpoint(name string) (*endpoint, error) {
@@ -239,6 +245,9 @@ func (c *Client) endpoint(name string) (*endpoint, error) {
 	if ep.deadline == 0 {
 		ep.deadline = max(DefaultDeadline, ep.timeout)
 	}
+	// A hedge is sent outside the rate limits' accounting: none where they
+	// apply.
+	ep.hedge = cfg.Hedge && cfg.RequestsPerMinute == 0 && cfg.TokensPerMinute == 0
 	if cfg.MaxAttempts > 0 {
 		ep.retry.MaxAttempts = cfg.MaxAttempts
 	}
@@ -254,6 +263,7 @@ func (c *Client) endpoint(name string) (*endpoint, error) {
 		n = c.maxConcurrency
 	}
 	ep.sem = make(semaphore, n)
+	ep.hedges = make(semaphore, max(1, n/8))
 	if cfg.RequestsPerMinute > 0 {
 		ep.rpm = newBucket(cfg.RequestsPerMinute, c.clock)
 	}
@@ -399,8 +409,70 @@ func providerMessage(err error) string {
 }
 
 // call is one attempt of a request; it returns the tokens the provider
-// billed.
-type call func(ctx context.Context) (tokens int, err error)
+// billed and commit, which publishes the attempt's answer to the caller.
+// Attempts may run concurrently (a hedge); send commits the one answer it
+// uses, after every other attempt ended or was abandoned.
+type call func(ctx context.Context) (tokens int, commit func(), err error)
+
+// attemptResult is what one attempt came to.
+type attemptResult struct {
+	tokens   int
+	commit   func()
+	err      error
+	st       *attemptState
+	timedOut bool
+	latency  time.Duration
+}
+
+// attempt sends one attempt, holding a slot of ep's semaphore that the
+// caller acquired; with hedging on and enough latencies observed, an
+// attempt still unanswered after the hedge delay gets a twin (when one of
+// the endpoint's hedge slots is free), and the first success wins. Latencies of successes feed the
+// hedge delay.
+func (c *Client) attempt(ctx context.Context, ep *endpoint, model string, do call) attemptResult {
+	results := make(chan attemptResult, 2)
+	run := func(ctx context.Context, slot semaphore) {
+		st := &attemptState{}
+		actx, cancel := context.WithTimeout(context.WithValue(ctx, attemptKey{}, st), ep.timeout)
+		start := time.Now()
+		tokens, commit, err := do(actx)
+		timedOut := err != nil && ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded)
+		cancel()
+		slot.release()
+		r := attemptResult{tokens: tokens, commit: commit, err: err, st: st, timedOut: timedOut, latency: time.Since(start)}
+		if err == nil {
+			ep.latencies.add(r.latency)
+		}
+		results <- r
+	}
+	after, hedge := ep.hedgeDelay()
+	if !hedge {
+		run(ctx, ep.sem)
+		return <-results
+	}
+	hctx, abandon := context.WithCancel(ctx)
+	defer abandon() // the loser, if any, ends and sends into the buffer
+	go run(hctx, ep.sem)
+	timer := time.NewTimer(after)
+	defer timer.Stop()
+	pending := 1
+	for {
+		select {
+		case r := <-results:
+			pending--
+			if r.err == nil || pending == 0 {
+				return r
+			}
+			// One failed while its twin still runs: wait for the twin.
+		case <-timer.C:
+			if pending == 1 && ep.hedges.tryAcquire() {
+				c.log.LogAttrs(ctx, slog.LevelDebug, "llm call hedged", slog.String("model", model), slog.Duration("after", after))
+				pending++
+				go run(hctx, ep.hedges)
+			}
+		}
+	}
+}
 
 // send runs a request under the endpoint's limits with retries, within the
 // endpoint's call deadline. estimate is the token estimate for the
@@ -433,18 +505,12 @@ func (c *Client) send(ctx context.Context, ep *endpoint, model, kind string, est
 			ep.refund(estimate)
 			return stopped(attempt-1, err)
 		}
-		st := &attemptState{}
-		actx, cancel := context.WithTimeout(context.WithValue(callCtx, attemptKey{}, st), ep.timeout)
-		start := time.Now()
-		tokens, err := do(actx)
-		timedOut := err != nil && callCtx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded)
-		cancel()
-		ep.sem.release()
-		latency := time.Since(start)
-
+		res := c.attempt(callCtx, ep, model, do)
+		st, err, latency := res.st, res.err, res.latency
 		if err == nil {
+			res.commit()
 			if ep.tpm != nil {
-				ep.tpm.adjust(float64(estimate - tokens))
+				ep.tpm.adjust(float64(estimate - res.tokens))
 			}
 			c.log.LogAttrs(ctx, slog.LevelDebug, "llm call", slog.String("model", model), slog.String("kind", kind),
 				slog.Int("attempt", attempt), slog.Int("status", st.status), slog.Duration("latency", latency))
@@ -454,7 +520,7 @@ func (c *Client) send(ctx context.Context, ep *endpoint, model, kind string, est
 		if callCtx.Err() != nil {
 			return stopped(attempt, callCtx.Err())
 		}
-		f := c.classify(ep, err, st, timedOut)
+		f := c.classify(ep, err, st, res.timedOut)
 		last = f
 		c.log.LogAttrs(ctx, slog.LevelDebug, "llm call failed", slog.String("model", model), slog.String("kind", kind),
 			slog.Int("attempt", attempt), slog.Int("status", f.status), slog.Duration("latency", latency),

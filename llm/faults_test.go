@@ -324,3 +324,33 @@ func TestAcceptDecidesWhatIsCached(t *testing.T) {
 		t.Fatalf("chat over a cached unaccepted answer = %+v, %v with %d calls; want asked afresh", resp, err, srv2.Calls())
 	}
 }
+
+// TestHedgeAnswersPastAHang: with hedging on, once the endpoint's latency
+// is known, an attempt that hangs gets a twin that answers; no attempt
+// timeout (an hour here) has to pass.
+func TestHedgeAnswersPastAHang(t *testing.T) {
+	replies := make([]llmtest.Reply, 0, 22)
+	for range 20 {
+		replies = append(replies, llmtest.Content("warm"))
+	}
+	replies = append(replies, llmtest.Hang(), llmtest.Content("hedged"))
+	srv := llmtest.NewServer(t, llmtest.WithResponder(llmtest.Sequence(replies...)))
+	c := newClient(t, srv, llm.WithProviders(llm.Provider{Name: "openai", Hedge: true, Timeout: time.Hour}))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // bounds the test if no hedge comes
+	defer cancel()
+	for i := range 20 {
+		if _, err := c.Chat(ctx, llm.ChatRequest{Model: "openai:/m", Messages: user(fmt.Sprint("warm ", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	resp, err := c.Chat(ctx, llm.ChatRequest{Model: "openai:/m", Messages: user("the one that hangs")})
+	if err != nil || resp.Content != "hedged" {
+		t.Fatalf("chat = %v, %v; want the hedge's answer", resp, err)
+	}
+	if srv.Calls() != 22 {
+		t.Errorf("server calls = %d, want 22 (20, the hanging one and its hedge)", srv.Calls())
+	}
+	if u := c.Meter().Snapshot()["openai:/m"]; u.Retries != 0 || u.Failures != 0 {
+		t.Errorf("meter = %+v: the hedge is neither a retry nor a failure", u)
+	}
+}

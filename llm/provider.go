@@ -107,6 +107,17 @@ type Provider struct {
 	// context window when [ContextWindow] knows its family, else
 	// [DefaultMaxPromptTokens].
 	MaxPromptTokens int `json:"max_prompt_tokens,omitempty" toml:"max_prompt_tokens,omitempty"`
+	// Hedge sends a second, identical attempt when the first is still
+	// unanswered after 3 times the endpoint's 95th-percentile latency
+	// (measured over its last 128 successes, from the 20th on); the first
+	// answer wins and the other attempt is cancelled. A hanging request
+	// then costs about 3 × p95 instead of a whole Timeout, for at most one
+	// extra request per slow one (a cancelled request may still be billed).
+	// Hedges have their own allowance of max(1, MaxConcurrency/8) in
+	// flight on top of MaxConcurrency, so that a busy endpoint still
+	// hedges. Ignored for an endpoint with a requests or tokens per minute
+	// limit.
+	Hedge bool `json:"hedge,omitempty" toml:"hedge,omitempty"`
 }
 
 // validate checks what can be checked without the environment.

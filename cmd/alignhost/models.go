@@ -102,6 +102,7 @@ func llmProviders(providers map[string]config.Provider) []llm.Provider {
 			BaseDelay:         p.BaseDelay,
 			MaxDelay:          p.MaxDelay,
 			MaxPromptTokens:   p.MaxPromptTokens,
+			Hedge:             p.Hedge,
 		})
 	}
 	slices.SortFunc(out, func(x, y llm.Provider) int { return strings.Compare(x.Name, y.Name) })
