@@ -60,7 +60,7 @@ func TestEvalQueryCredentialAndRejectedKey(t *testing.T) {
 	if n := len(refusing.ChatRequests()); n > 2 {
 		t.Errorf("%d requests to an endpoint refusing the key, want at most 2", n)
 	}
-	if !strings.Contains(errOut, "status 401") || !strings.Contains(errOut, "OPENAI_API_KEY") {
-		t.Errorf("stderr %q: want the refusal and the variable named", errOut)
+	if !strings.Contains(errOut, "status 401") || !strings.Contains(errOut, "OPENAI_API_KEY") || len(lines(errOut)) != 1 {
+		t.Errorf("stderr %q: want one line with the refusal and the variable named", errOut)
 	}
 }
