@@ -18,6 +18,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 )
@@ -105,6 +106,29 @@ type Provider struct {
 	// Headers are extra HTTP headers sent with every request. They must not
 	// hold credentials; use APIKeyEnv.
 	Headers map[string]string `toml:"headers"`
+
+	// Timeout bounds each attempt, as a duration string ("30s", "2m");
+	// 0: 2 minutes. A --timeout flag overrides it.
+	Timeout time.Duration `toml:"timeout"`
+	// Deadline bounds a whole call, retries and waits included (0: 5
+	// minutes), so that a hanging endpoint costs a judgement at most this.
+	Deadline time.Duration `toml:"deadline"`
+	// MaxAttempts is how many times a request is sent at most (0: 6; 1: no
+	// retry). BaseDelay and MaxDelay cap the backoff between attempts (0:
+	// 500ms and 60s); MaxDelay caps a server's Retry-After too.
+	MaxAttempts int           `toml:"max_attempts"`
+	BaseDelay   time.Duration `toml:"base_delay"`
+	MaxDelay    time.Duration `toml:"max_delay"`
+	// MaxPromptTokens is the prompt budget of this endpoint's models, in
+	// estimated tokens (bytes / 4): a larger prompt is not sent and its
+	// trace gets an INPUT_TOO_LARGE error. 0: the model's context window
+	// when its family is known, else 32,768.
+	MaxPromptTokens int `toml:"max_prompt_tokens"`
+	// Hedge sends a twin of an attempt still unanswered after 3 times the
+	// endpoint's 95th-percentile latency; the first answer wins. It bounds
+	// what a hanging request costs without a short timeout, for at most
+	// one extra request per slow one.
+	Hedge bool `toml:"hedge"`
 }
 
 // Default returns the configuration used when no file exists.
@@ -133,6 +157,13 @@ func Load(path string) (Config, error) {
 		}
 		return cfg, fmt.Errorf("read config: %w", err)
 	}
+	return parse(path, data)
+}
+
+// parse decodes and validates the content of the configuration file at
+// path.
+func parse(path string, data []byte) (Config, error) {
+	cfg := Default()
 	md, err := toml.Decode(string(data), &cfg)
 	if err != nil {
 		var perr toml.ParseError
@@ -176,8 +207,20 @@ func (c Config) Validate() error {
 		default:
 			return fmt.Errorf("provider %q: api_type %q is not openai or azure", name, p.APIType)
 		}
-		if p.MaxConcurrency < 0 || p.RequestsPerMinute < 0 || p.TokensPerMinute < 0 {
+		if p.MaxConcurrency < 0 || p.RequestsPerMinute < 0 || p.TokensPerMinute < 0 || p.MaxPromptTokens < 0 || p.MaxAttempts < 0 {
 			return fmt.Errorf("provider %q: limits must not be negative", name)
+		}
+		for _, d := range []struct {
+			key string
+			v   time.Duration
+		}{{"timeout", p.Timeout}, {"deadline", p.Deadline}, {"base_delay", p.BaseDelay}, {"max_delay", p.MaxDelay}} {
+			switch {
+			case d.v < 0:
+				return fmt.Errorf("provider %q: %s must not be negative", name, d.key)
+			case d.v > 0 && d.v < time.Millisecond:
+				// A bare TOML integer decodes as nanoseconds.
+				return fmt.Errorf("provider %q: %s of %s is below a millisecond; write durations as strings, such as %s = \"30s\"", name, d.key, d.v, d.key)
+			}
 		}
 		for h := range p.Headers {
 			switch strings.ToLower(h) {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func writeConfig(t *testing.T, content string) string {
@@ -98,5 +99,40 @@ func TestLoadRejects(t *testing.T) {
 				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestLoadProviderTimeoutsAndBudget(t *testing.T) {
+	path := writeConfig(t, `
+[providers.vllm]
+base_url = "http://localhost:8000/v1"
+timeout = "30s"
+deadline = "3m"
+max_attempts = 3
+base_delay = "250ms"
+max_delay = "10s"
+max_prompt_tokens = 100000
+hedge = true
+`)
+	cfg, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := cfg.Providers["vllm"]
+	if p.Timeout != 30*time.Second || p.Deadline != 3*time.Minute || p.MaxAttempts != 3 ||
+		p.BaseDelay != 250*time.Millisecond || p.MaxDelay != 10*time.Second || p.MaxPromptTokens != 100000 || !p.Hedge {
+		t.Fatalf("provider = %+v", p)
+	}
+	for _, bad := range []struct{ body, want string }{
+		{"timeout = 30", "write durations as strings"},
+		{`timeout = "-1s"`, "must not be negative"},
+		{`deadline = "soon"`, "soon"},
+		{"max_attempts = -1", "must not be negative"},
+		{"max_prompt_tokens = -5", "must not be negative"},
+	} {
+		_, err := Load(writeConfig(t, "[providers.vllm]\nbase_url = \"http://h/v1\"\n"+bad.body+"\n"))
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%s: err = %v, want it to say %q", bad.body, err, bad.want)
+		}
 	}
 }

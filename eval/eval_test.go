@@ -294,7 +294,7 @@ func TestEvaluateModelFailures(t *testing.T) {
 		{"500 then success", llmtest.Sequence(llmtest.ServerError(), llmtest.Content(good)), "", 2},
 		{"always 429", llmtest.Sequence(llmtest.RateLimited(0)), eval.CodeRateLimited, 3},
 		{"hangs", func(openai.ChatCompletionRequest) llmtest.Reply { return llmtest.Hang() }, eval.CodeTimeout, 3},
-		{"refused", llmtest.Sequence(llmtest.Error(403, "forbidden")), eval.CodeModelError, 1},
+		{"bad request", llmtest.Sequence(llmtest.Error(400, "bad")), eval.CodeModelError, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := llmtest.NewServer(t, llmtest.WithResponder(tc.respond))

@@ -45,6 +45,10 @@ const (
 	CodeInvalidInput = "INVALID_INPUT"
 	// CodeRetrievalError: the [ExampleRetriever] failed for this trace.
 	CodeRetrievalError = "RETRIEVAL_ERROR"
+	// CodeInputTooLarge: the prompt for this trace is over the model's
+	// prompt budget (llm.Provider.MaxPromptTokens, max_prompt_tokens in
+	// alignhost.toml); the model was not called.
+	CodeInputTooLarge = "INPUT_TOO_LARGE"
 )
 
 // Metadata keys of a judge feedback.
@@ -205,7 +209,8 @@ func New(client *llm.Client, opts ...Option) (*Evaluator, error) {
 // ([ErrSessionJudge]), aligned with examples and no retriever
 // ([ErrNoRetriever]), its model cannot be resolved (unknown provider,
 // missing credentials), its inference parameters are refused, or a replay
-// lacks the request (*llm.ReplayMissError).
+// lacks the request (*llm.ReplayMissError), or the endpoint refuses the
+// credentials (llm.ErrUnauthorized: every trace would fail alike).
 func (e *Evaluator) Evaluate(ctx context.Context, r *store.RegisteredJudge, t *trace.Trace) (trace.Assessment, error) {
 	p, err := e.preparedFor(r)
 	if err != nil {
@@ -379,6 +384,10 @@ func (e *Evaluator) judgeInput(ctx context.Context, p *prepared, traceID string,
 		SchemaName: req.SchemaName,
 		Params:     req.Params,
 		NoCache:    e.noCache,
+		// Only an answer that parses into a judgement of the judge's
+		// value type is cached: a garbage or out-of-set answer is asked
+		// afresh by the next run instead of replayed from the cache.
+		Accept: p.accept,
 	}
 	for i, m := range req.Messages {
 		chat.Messages[i] = llm.Message{Role: m.Role, Content: m.Content}
@@ -444,10 +453,19 @@ func repairPrompt(reason string) string {
 		`"rationale" and "result", the result as the answer format in the instructions requires.`
 }
 
+// accept is the ChatRequest.Accept of the judge's requests: the answer
+// must parse.
+func (p *prepared) accept(content string) error {
+	_, _, err := p.judge.ParseAnswer(content)
+	return err
+}
+
 // call sends one chat request and accounts for it in o. A failure of the
 // call for this trace alone is returned as a *failure; an error is a
 // failure that ends the judgement: ctx done, or one every trace would
-// share.
+// share — among them an endpoint refusing the key (llm.ErrUnauthorized),
+// which ends a run at its first 401 or 403 instead of paying one per
+// trace.
 func (e *Evaluator) call(ctx context.Context, o *outcome, req llm.ChatRequest) (*llm.ChatResponse, *failure, error) {
 	resp, err := e.client.Chat(ctx, req)
 	o.usage.Calls++
@@ -465,6 +483,15 @@ func (e *Evaluator) call(ctx context.Context, o *outcome, req llm.ChatRequest) (
 	o.cached = false
 	if ctx.Err() != nil {
 		return nil, nil, ctx.Err()
+	}
+	var tooLarge *llm.PromptTooLargeError
+	if errors.As(err, &tooLarge) {
+		o.usage.Calls-- // nothing was sent
+		o.usage.Failures--
+		return nil, &failure{code: CodeInputTooLarge, message: tooLarge.Error()}, nil
+	}
+	if errors.Is(err, llm.ErrUnauthorized) {
+		return nil, nil, err
 	}
 	var apiErr *llm.APIError
 	if !errors.As(err, &apiErr) {

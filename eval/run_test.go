@@ -118,8 +118,9 @@ func TestRunStoresFeedbackAndGoesOnPastGarbage(t *testing.T) {
 		t.Errorf("eval_runs = %+v, want the run's counts", runs)
 	}
 
-	// A second run retries only the failures: the first request of each
-	// comes from the cache, the repair is asked afresh.
+	// A second run retries only the failures, asked afresh: the unusable
+	// answers were not cached, so each failure costs its question and its
+	// repair again.
 	srv.Reset()
 	spec = storeTraces(ctx, st)
 	spec.Judge = r
@@ -127,8 +128,8 @@ func TestRunStoresFeedbackAndGoesOnPastGarbage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum2.Skipped != 27 || sum2.Failed != 3 || sum2.Judged != 0 || srv.Calls() != 3 {
-		t.Errorf("second run: %+v with %d server calls; want 27 skipped, 3 failed again with 3 repair calls", sum2, srv.Calls())
+	if sum2.Skipped != 27 || sum2.Failed != 3 || sum2.Judged != 0 || srv.Calls() != 6 {
+		t.Errorf("second run: %+v with %d server calls; want 27 skipped, 3 failed again with 3 questions and 3 repairs", sum2, srv.Calls())
 	}
 	if got := judgeFeedback(t, st, "helpful"); len(got["t-003"]) != 1 {
 		t.Errorf("t-003 has %d judge feedbacks after the retry, want 1 (replaced)", len(got["t-003"]))

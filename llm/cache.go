@@ -78,7 +78,9 @@ func (c *Client) cacheGet(ctx context.Context, key string, into any) bool {
 	}
 	b, ok, err := c.cache.Get(ctx, key)
 	if err != nil {
-		c.log.WarnContext(ctx, "llm cache get failed", "key", key, "error", err)
+		if ctx.Err() == nil { // a cancelled call (a run stopping) is not a cache problem
+			c.log.WarnContext(ctx, "llm cache get failed", "key", key, "error", err)
+		}
 		return false
 	}
 	if !ok {

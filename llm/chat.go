@@ -39,6 +39,15 @@ type ChatRequest struct {
 	Params map[string]any `json:"params,omitempty"`
 	// NoCache skips the cache lookup; the answer still refreshes the cache.
 	NoCache bool `json:"-"`
+	// Accept, when set, says whether an answer is usable, given its
+	// content; it must be safe to call concurrently. Only answers it
+	// accepts are cached: an answer it rejects is still returned (Chat does
+	// not fail because of it), so the caller may repair it, but the same
+	// request asks the model afresh next time instead of replaying the
+	// unusable answer. A cached answer it rejects (one cached before the
+	// check) is ignored and asked afresh. A recording holds every answer,
+	// accepted or not, so that a replay repeats the run exactly.
+	Accept func(content string) error `json:"-"`
 }
 
 // Usage is the tokens a call billed.
@@ -78,8 +87,10 @@ const defaultSchemaName = "response"
 //
 // The request is answered, in order, from the replay when the client
 // replays (and fails with [*ReplayMissError] when the replay lacks it),
-// from the cache unless NoCache, and otherwise by the model, retrying
-// transient failures. A model that rejects structured output with a 400 is
+// from the cache unless NoCache (or the cached answer is not accepted; see
+// ChatRequest.Accept), and otherwise by the model, retrying transient
+// failures. A prompt over the model's budget ([Provider.MaxPromptTokens])
+// is not sent. A model that rejects structured output with a 400 is
 // asked once more with the schema in the prompt; if that succeeds, the
 // client remembers and asks that model prompt-only from then on.
 //
@@ -87,8 +98,10 @@ const defaultSchemaName = "response"
 //
 // Invalid requests wrap [ErrInvalidRequest] (a [*ParamError] for a bad
 // parameter); an unknown provider or missing credentials wrap
-// [ErrUnknownProvider] or [ErrMissingCredentials]; a failed call is an
-// [*APIError]; a cancelled ctx returns its error, wrapped.
+// [ErrUnknownProvider] or [ErrMissingCredentials]; a prompt over budget is
+// a [*PromptTooLargeError]; a failed call is an [*APIError] (matching
+// [ErrUnauthorized] for a 401 or 403); a cancelled ctx returns its error,
+// wrapped.
 func (c *Client) Chat(ctx context.Context, req ChatRequest) (*ChatResponse, error) {
 	uri, ep, err := c.resolve(req.Model)
 	if err != nil {
@@ -122,7 +135,17 @@ func (c *Client) Chat(ctx context.Context, req ChatRequest) (*ChatResponse, erro
 
 	var a chatAnswer
 	cached := !req.NoCache && c.cacheGet(ctx, key, &a)
+	if cached && req.Accept != nil {
+		if err := req.Accept(a.Content); err != nil {
+			c.log.LogAttrs(ctx, slog.LevelDebug, "llm cached answer not accepted; asking again",
+				slog.String("model", model), slog.String("key", digest(key)))
+			cached = false
+		}
+	}
 	if !cached {
+		if estimate, budget := EstimatePromptTokens(req.Messages, schemaJSON), ep.promptBudget(uri.Model); estimate > budget {
+			return nil, &PromptTooLargeError{Model: model, Estimate: estimate, Budget: budget}
+		}
 		a, err = c.chatRemote(ctx, uri, ep, base, req.Messages, req.SchemaName, schemaJSON)
 		if err != nil {
 			c.meter.addCall(model, false, true, Usage{})
@@ -132,7 +155,9 @@ func (c *Client) Chat(ctx context.Context, req ChatRequest) (*ChatResponse, erro
 			}
 			return nil, fmt.Errorf("chat %s: %w", model, err)
 		}
-		c.cachePut(ctx, key, a)
+		if req.Accept == nil || req.Accept(a.Content) == nil {
+			c.cachePut(ctx, key, a)
+		}
 	}
 	if c.recorder != nil {
 		if err := c.recorder.record(key, "chat", model, recReq, a); err != nil {
@@ -265,24 +290,24 @@ func (c *Client) chatOnce(ctx context.Context, uri ModelURI, ep *endpoint, base 
 		}
 	}
 	var out chatAnswer
-	err := c.send(ctx, ep, uri.String(), "chat", max(1, chars/4), func(ctx context.Context) (int, error) {
+	err := c.send(ctx, ep, uri.String(), "chat", max(1, (chars+3)/4), func(ctx context.Context) (int, func(), error) {
 		resp, err := ep.client.CreateChatCompletion(ctx, r)
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		if len(resp.Choices) == 0 {
-			return 0, errors.New("no choices in the answer")
+			return 0, nil, errors.New("no choices in the answer")
 		}
 		msg := resp.Choices[0].Message
 		if msg.Content == "" && msg.Refusal != "" {
-			return 0, &badAnswer{msg: "model refused: " + msg.Refusal}
+			return 0, nil, &badAnswer{msg: "model refused: " + msg.Refusal}
 		}
-		out = chatAnswer{
+		a := chatAnswer{
 			Content:          msg.Content,
 			StructuredOutput: structured,
 			Usage:            Usage{PromptTokens: resp.Usage.PromptTokens, CompletionTokens: resp.Usage.CompletionTokens},
 		}
-		return resp.Usage.PromptTokens + resp.Usage.CompletionTokens, nil
+		return a.Usage.PromptTokens + a.Usage.CompletionTokens, func() { out = a }, nil
 	})
 	return out, err
 }

@@ -22,9 +22,17 @@
 //     structured output; a provider that rejects structured output is asked
 //     again with the schema in the prompt, and remembered.
 //   - [Client.Embed] embeds texts in order-keeping batches.
-//   - Each call is retried with backoff on transient failures ([RetryPolicy]),
-//     waits for its endpoint's limits, and ends in a typed [*APIError].
-//   - A [Cache] (the store implements it) answers repeated requests; a
+//   - Each call is retried with backoff on transient failures ([RetryPolicy],
+//     per endpoint through [Provider]), each attempt bounded by a timeout and
+//     the whole call by a deadline ([WithDeadline]); it waits for its
+//     endpoint's limits, and a 429 holds back every request to the endpoint
+//     until its Retry-After. It ends in a typed [*APIError]; a 401 or 403
+//     matches [ErrUnauthorized].
+//   - A prompt over the model's budget ([Provider.MaxPromptTokens], else the
+//     [ContextWindow] of its family, else [DefaultMaxPromptTokens]) is not
+//     sent: [*PromptTooLargeError].
+//   - A [Cache] (the store implements it) answers repeated requests, caching
+//     only answers the caller accepts (ChatRequest.Accept); a
 //     [Recorder] saves exchanges to a JSONL file or answers only from one; a
 //     [Meter] totals calls and tokens, and a [PriceTable] prices them.
 //
@@ -33,7 +41,10 @@
 // API keys are read from the environment when an endpoint is built and go
 // only into the Authorization (or Azure api-key) header. They are not part of
 // cache keys or recordings, are never logged, and are redacted from error
-// messages even when a provider echoes them back.
+// messages even when a provider echoes them back. A base URL's query (some
+// gateways take the key there) is added to every request and its values are
+// redacted alike; every URL in a message has its query values and password
+// hidden.
 //
 // This package must not import the store, the CLI or the judge evaluator:
 // they depend on it, not the reverse. Package llmtest is a fake server for

@@ -192,18 +192,19 @@ func (c *Client) embedBatch(ctx context.Context, uri ModelURI, ep *endpoint, tex
 		vecs   [][]float32
 		tokens int
 	)
-	err := c.send(ctx, ep, model, "embed", max(1, chars/4), func(ctx context.Context) (int, error) {
+	err := c.send(ctx, ep, model, "embed", max(1, chars/4), func(ctx context.Context) (int, func(), error) {
 		resp, err := ep.client.CreateEmbeddings(ctx, openai.EmbeddingRequest{
 			Input: texts, Model: openai.EmbeddingModel(uri.Model), Dimensions: dims,
 		})
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
-		if vecs, err = orderVectors(resp.Data, len(texts), dims); err != nil {
-			return 0, &badAnswer{msg: err.Error()}
+		got, err := orderVectors(resp.Data, len(texts), dims)
+		if err != nil {
+			return 0, nil, &badAnswer{msg: err.Error()}
 		}
-		tokens = resp.Usage.PromptTokens
-		return tokens, nil
+		billed := resp.Usage.PromptTokens
+		return billed, func() { vecs, tokens = got, billed }, nil
 	})
 	return vecs, tokens, err
 }

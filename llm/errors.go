@@ -3,6 +3,7 @@ package llm
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 )
 
@@ -19,6 +20,15 @@ var (
 	// ErrInvalidRequest: the request cannot be sent as given (no messages, an
 	// unknown or ill-typed parameter, an empty input).
 	ErrInvalidRequest = errors.New("invalid request")
+	// ErrUnauthorized: the endpoint refused the credentials (HTTP 401 or
+	// 403). Every other request to it would be refused too: a caller
+	// running many should stop. An [*APIError] with either status matches
+	// it.
+	ErrUnauthorized = errors.New("unauthorized")
+	// ErrPromptTooLarge: the prompt is over the model's prompt budget
+	// ([Provider.MaxPromptTokens]); nothing was sent. See
+	// [*PromptTooLargeError].
+	ErrPromptTooLarge = errors.New("prompt too large")
 )
 
 // APIError is the final error of a model call that failed after retrying (or
@@ -63,6 +73,13 @@ func (e *APIError) Error() string {
 // context.DeadlineExceeded for a timeout), or nil when the provider
 // answered with an error status.
 func (e *APIError) Unwrap() error { return e.cause }
+
+// Is makes an APIError with status 401 or 403 match [ErrUnauthorized].
+func (e *APIError) Is(target error) bool { return target == ErrUnauthorized && unauthorized(e.Status) }
+
+func unauthorized(status int) bool {
+	return status == http.StatusUnauthorized || status == http.StatusForbidden
+}
 
 // Temporary reports whether the failure was transient (rate limit, server
 // error, timeout, connection error): trying again later may succeed.

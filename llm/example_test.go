@@ -68,5 +68,5 @@ func ExampleAPIError() {
 	}
 	// Output:
 	// 401 1 false
-	// model openai:/gpt-4.1-mini: status 401: Incorrect API key provided
+	// model openai:/gpt-4.1-mini: status 401: Incorrect API key provided (the endpoint refused the credentials in OPENAI_API_KEY)
 }

@@ -2,6 +2,7 @@ package llm
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -46,6 +47,16 @@ func (s semaphore) acquire(ctx context.Context) error {
 }
 
 func (s semaphore) release() { <-s }
+
+// tryAcquire takes a slot if one is free.
+func (s semaphore) tryAcquire() bool {
+	select {
+	case s <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
 
 // bucket is a token bucket holding one minute's allowance, refilled
 // continuously. A request larger than the whole bucket waits for a full
@@ -106,4 +117,88 @@ func (b *bucket) adjust(delta float64) {
 	defer b.mu.Unlock()
 	b.refill()
 	b.tokens = min(b.capacity, b.tokens+delta)
+}
+
+// gate holds every request to an endpoint back until a time: after a 429,
+// the wait the endpoint asked for (Retry-After) or the backoff delay
+// applies to all requests to it, not only to the one that was refused.
+type gate struct {
+	mu    sync.Mutex
+	until time.Time
+}
+
+// hold closes the gate until t, unless it is already closed for longer.
+func (g *gate) hold(t time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if t.After(g.until) {
+		g.until = t
+	}
+}
+
+// wait returns once the gate is open, or ctx's error.
+func (g *gate) wait(ctx context.Context, clock Clock) error {
+	for {
+		g.mu.Lock()
+		d := g.until.Sub(clock.Now())
+		g.mu.Unlock()
+		if d <= 0 {
+			return ctx.Err()
+		}
+		if err := clock.Sleep(ctx, d); err != nil {
+			return err
+		}
+	}
+}
+
+// Hedging: an attempt unanswered after hedgeFactor times the endpoint's
+// 95th-percentile latency (at least minHedgeDelay), once hedgeMinSamples
+// successes were seen, gets a twin.
+const (
+	hedgeFactor     = 3
+	minHedgeDelay   = 10 * time.Millisecond
+	hedgeMinSamples = 20
+)
+
+// latencies keeps the last successful attempt latencies of an endpoint and
+// their 95th percentile.
+type latencies struct {
+	mu   sync.Mutex
+	ring [128]time.Duration
+	n    int
+	p95  time.Duration
+}
+
+func (l *latencies) add(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ring[l.n%len(l.ring)] = d
+	l.n++
+	if l.n >= hedgeMinSamples && (l.n < len(l.ring) || l.n%16 == 0) {
+		held := slices.Clone(l.ring[:min(l.n, len(l.ring))])
+		slices.Sort(held)
+		l.p95 = held[(len(held)*95)/100]
+	}
+}
+
+// p95 returns the 95th-percentile latency, and false before enough
+// samples.
+func (l *latencies) quantile() (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.p95, l.n >= hedgeMinSamples
+}
+
+// hedgeDelay is how long an attempt runs before it is hedged, and false
+// when it is not.
+func (ep *endpoint) hedgeDelay() (time.Duration, bool) {
+	if !ep.hedge {
+		return 0, false
+	}
+	q, ok := ep.latencies.quantile()
+	if !ok {
+		return 0, false
+	}
+	d := max(hedgeFactor*q, minHedgeDelay)
+	return d, d < ep.timeout
 }

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	openai "github.com/sashabaranov/go-openai"
 )
@@ -85,6 +86,38 @@ type Provider struct {
 	// not carry credentials: Authorization, api-key and x-api-key are
 	// refused.
 	Headers map[string]string `json:"headers,omitempty" toml:"headers,omitempty"`
+
+	// Timeout bounds each attempt; 0 means the client's ([WithTimeout],
+	// else [DefaultTimeout]). An attempt that times out is retried.
+	Timeout time.Duration `json:"timeout,omitempty" toml:"timeout,omitempty"`
+	// Deadline bounds a whole call, every attempt and wait included; 0
+	// means the client's ([WithDeadline], else [DefaultDeadline]). A call
+	// that reaches it fails as a timeout (an [*APIError] wrapping
+	// context.DeadlineExceeded), so one request cannot hold a worker for
+	// MaxAttempts × Timeout.
+	Deadline time.Duration `json:"deadline,omitempty" toml:"deadline,omitempty"`
+	// MaxAttempts, BaseDelay and MaxDelay override the fields of the
+	// client's [RetryPolicy] for this endpoint when positive.
+	MaxAttempts int           `json:"max_attempts,omitempty" toml:"max_attempts,omitempty"`
+	BaseDelay   time.Duration `json:"base_delay,omitempty" toml:"base_delay,omitempty"`
+	MaxDelay    time.Duration `json:"max_delay,omitempty" toml:"max_delay,omitempty"`
+	// MaxPromptTokens is the prompt budget of every model of this endpoint:
+	// a chat request whose estimated prompt is larger fails with
+	// [*PromptTooLargeError] before anything is sent. 0 means the model's
+	// context window when [ContextWindow] knows its family, else
+	// [DefaultMaxPromptTokens].
+	MaxPromptTokens int `json:"max_prompt_tokens,omitempty" toml:"max_prompt_tokens,omitempty"`
+	// Hedge sends a second, identical attempt when the first is still
+	// unanswered after 3 times the endpoint's 95th-percentile latency
+	// (measured over its last 128 successes, from the 20th on); the first
+	// answer wins and the other attempt is cancelled. A hanging request
+	// then costs about 3 × p95 instead of a whole Timeout, for at most one
+	// extra request per slow one (a cancelled request may still be billed).
+	// Hedges have their own allowance of max(1, MaxConcurrency/8) in
+	// flight on top of MaxConcurrency, so that a busy endpoint still
+	// hedges. Ignored for an endpoint with a requests or tokens per minute
+	// limit.
+	Hedge bool `json:"hedge,omitempty" toml:"hedge,omitempty"`
 }
 
 // validate checks what can be checked without the environment.
@@ -100,11 +133,13 @@ func (p Provider) validate() error {
 		return fmt.Errorf("provider %s: api_type of a built-in provider cannot be changed to %q", p.Name, p.APIType)
 	case !builtin && p.BaseURL == "":
 		return fmt.Errorf("provider %s: base_url is required", p.Name)
-	case p.MaxConcurrency < 0 || p.RequestsPerMinute < 0 || p.TokensPerMinute < 0:
+	case p.MaxConcurrency < 0 || p.RequestsPerMinute < 0 || p.TokensPerMinute < 0 || p.MaxPromptTokens < 0:
 		return fmt.Errorf("provider %s: limits must not be negative", p.Name)
+	case p.Timeout < 0 || p.Deadline < 0 || p.MaxAttempts < 0 || p.BaseDelay < 0 || p.MaxDelay < 0:
+		return fmt.Errorf("provider %s: timeout, deadline, max_attempts and delays must not be negative", p.Name)
 	}
 	if p.BaseURL != "" {
-		if _, err := parseBaseURL(p.BaseURL); err != nil {
+		if _, _, err := parseBaseURL(p.BaseURL); err != nil {
 			return fmt.Errorf("provider %s: %w", p.Name, err)
 		}
 	}
@@ -127,31 +162,58 @@ func builtinType(name string) APIType {
 	return APITypeOpenAI
 }
 
-// parseBaseURL checks an http(s) URL and returns it without a trailing
-// slash.
-func parseBaseURL(s string) (string, error) {
-	u, err := url.Parse(s)
+// parseBaseURL checks an http(s) URL and splits it into the API root,
+// without query, fragment or trailing slash, and its query. Requests go to
+// the root joined with the API path (url.JoinPath semantics), with the
+// query kept: "http://host/v1?api-key=K" sends chats to
+// "http://host/v1/chat/completions?api-key=K". Query values may be
+// credentials (some gateways want the key there); they are redacted from
+// every message.
+func parseBaseURL(s string) (string, url.Values, error) {
+	u, err := url.Parse(strings.TrimSpace(s))
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("base url %q: want http(s)://host[:port][/path]", redactURL(s))
+		return "", nil, fmt.Errorf("base url %q: want http(s)://host[:port][/path][?query]", redactURL(s))
 	}
 	if u.User != nil {
-		return "", fmt.Errorf("base url %q: credentials in the URL are not allowed; use api_key_env", redactURL(s))
+		return "", nil, fmt.Errorf("base url %q: credentials in the URL are not allowed; use api_key_env", redactURL(s))
 	}
-	return strings.TrimRight(s, "/"), nil
+	query, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return "", nil, fmt.Errorf("base url %q: query: %w", redactURL(s), err)
+	}
+	u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
+	return strings.TrimRight(u.String(), "/"), query, nil
 }
 
-// redactURL hides user info and the query of a URL for messages.
+// redactURL hides the user info password and the query values of a URL
+// for messages; the query keys stay, to say what was there.
 func redactURL(s string) string {
-	u, err := url.Parse(s)
+	u, err := url.Parse(strings.TrimSpace(s))
 	if err != nil {
 		return "<unparsable url>"
 	}
+	return redactedURL(u)
+}
+
+func redactedURL(u *url.URL) string {
 	if u.User != nil {
-		u.User = url.User("REDACTED")
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "REDACTED")
+		}
 	}
 	if u.RawQuery != "" {
-		u.RawQuery = "REDACTED"
+		var b strings.Builder
+		for i, kv := range strings.Split(u.RawQuery, "&") {
+			if i > 0 {
+				b.WriteByte('&')
+			}
+			k, _, _ := strings.Cut(kv, "=")
+			b.WriteString(k)
+			b.WriteString("=REDACTED")
+		}
+		u.RawQuery = b.String()
 	}
+	u.Fragment, u.RawFragment = "", ""
 	return u.String()
 }
 
@@ -161,10 +223,46 @@ type settings struct {
 	baseURL    string
 	apiType    APIType
 	apiVersion string
-	key        string
-	batch      int
-	provider   Provider
+	// query is the base URL's query, added to every request.
+	query    url.Values
+	key      string
+	keyEnv   string
+	batch    int
+	provider Provider
 }
+
+// secrets are the strings no message may show: the key and every value of
+// the base URL's query, as written and as escaped in a URL.
+func (s settings) secrets() []string {
+	var out []string
+	add := func(v string) {
+		if v == "" {
+			return
+		}
+		for _, form := range []string{v, url.QueryEscape(v), url.PathEscape(v)} {
+			if !slices.Contains(out, form) {
+				out = append(out, form)
+			}
+		}
+	}
+	add(s.key)
+	for _, vs := range s.query {
+		for _, v := range vs {
+			if len(v) >= minSecretLen {
+				add(v)
+			}
+		}
+	}
+	// Longest first, so that a secret containing another is hidden whole.
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
+}
+
+// minSecretLen is the shortest query value treated as a secret and
+// replaced wherever it appears; shorter ones (api-version=1, flags) would
+// garble messages, and URLs in messages have all their query values
+// redacted anyway.
+const minSecretLen = 4
 
 // resolveProvider combines the built-in defaults, the configured Provider
 // and the environment.
@@ -220,9 +318,10 @@ func resolveProvider(name string, cfg Provider, declared bool, getenv func(strin
 			s.apiVersion = first(cfg.APIVersion, DefaultAzureAPIVersion)
 		}
 	}
-	if s.baseURL, err = parseBaseURL(s.baseURL); err != nil {
+	if s.baseURL, s.query, err = parseBaseURL(s.baseURL); err != nil {
 		return settings{}, fmt.Errorf("provider %s: %w", name, err)
 	}
+	s.keyEnv = keyEnv
 	if keyEnv != "" {
 		if s.key, err = need(keyEnv); err != nil {
 			return settings{}, err

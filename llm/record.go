@@ -68,8 +68,13 @@ func OpenReplay(path string) (*Recorder, error) {
 		return nil, fmt.Errorf("open replay: %w", err)
 	}
 	defer f.Close()
-	r := &Recorder{path: path, replaying: true, held: map[string]exchange{}}
-	br := bufio.NewReader(f)
+	return readReplay(f, path)
+}
+
+// readReplay reads a recording from r; path names it in errors.
+func readReplay(r io.Reader, path string) (*Recorder, error) {
+	rec := &Recorder{path: path, replaying: true, held: map[string]exchange{}}
+	br := bufio.NewReader(r)
 	for line := 1; ; line++ {
 		b, err := br.ReadBytes('\n')
 		if len(bytes.TrimSpace(b)) > 0 {
@@ -77,13 +82,13 @@ func OpenReplay(path string) (*Recorder, error) {
 			if jerr := json.Unmarshal(b, &ex); jerr != nil {
 				return nil, fmt.Errorf("read %s line %d: %w", path, line, jerr)
 			}
-			if ex.Key == "" || len(ex.Response) == 0 {
+			if ex.Key == "" || len(ex.Response) == 0 || string(ex.Response) == "null" {
 				return nil, fmt.Errorf("read %s line %d: exchange without key or response", path, line)
 			}
-			r.held[ex.Key] = ex
+			rec.held[ex.Key] = ex
 		}
 		if errors.Is(err, io.EOF) {
-			return r, nil
+			return rec, nil
 		}
 		if err != nil {
 			return nil, fmt.Errorf("read %s line %d: %w", path, line, err)

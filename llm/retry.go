@@ -72,15 +72,20 @@ func retryableStatus(status int) bool {
 	return false
 }
 
+// maxRetryAfter caps what parseRetryAfter returns: a server asking for
+// more (or for "Inf", or a number past time.Duration's range) gets this, not
+// an overflowed, negative wait.
+const maxRetryAfter = 24 * time.Hour
+
 // parseRetryAfter reads retry-after-ms, then Retry-After (seconds, possibly
-// fractional, or an HTTP date relative to now).
+// fractional, or an HTTP date relative to now), capped at maxRetryAfter.
 func parseRetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 	if h == nil {
 		return 0, false
 	}
 	if v := strings.TrimSpace(h.Get("retry-after-ms")); v != "" {
 		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms >= 0 {
-			return time.Duration(ms * float64(time.Millisecond)), true
+			return capRetryAfter(ms, time.Millisecond), true
 		}
 	}
 	v := strings.TrimSpace(h.Get("Retry-After"))
@@ -88,10 +93,19 @@ func parseRetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	if s, err := strconv.ParseFloat(v, 64); err == nil && s >= 0 {
-		return time.Duration(s * float64(time.Second)), true
+		return capRetryAfter(s, time.Second), true
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
+		return min(max(t.Sub(now), 0), maxRetryAfter), true
 	}
 	return 0, false
+}
+
+// capRetryAfter is n units, at most maxRetryAfter; n is not negative
+// (ParseFloat's NaN fails n >= 0).
+func capRetryAfter(n float64, unit time.Duration) time.Duration {
+	if n >= float64(maxRetryAfter/unit) {
+		return maxRetryAfter
+	}
+	return time.Duration(n * float64(unit))
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -309,12 +310,14 @@ func TestCompareUsageErrors(t *testing.T) {
 // A judge whose model answers nothing usable makes compare fail, after the
 // report, so that a CI job does not pass on an empty comparison.
 func TestCompareFailsWhenAJudgeAnsweredNothing(t *testing.T) {
-	c, srv := compareCLI(t)
+	c, _ := compareCLI(t)
 	c.write("broken.toml", strings.Replace(helpfulBase, "openai:/gpt-4.1-mini", "azure:/judge-deployment", 1))
 	c.ok("judges", "create", filepath.Join(c.dir, "broken.toml"))
-	// The same fake server behind Azure, with a key it refuses (401: no retry).
-	c.env["AZURE_OPENAI_ENDPOINT"] = srv.URL
-	c.env["AZURE_OPENAI_API_KEY"] = "not-the-key"
+	// Behind Azure, a server that refuses every request (404: no retry; a
+	// 401 would stop the whole comparison instead).
+	broken := llmtest.NewServer(t, llmtest.WithResponder(llmtest.Sequence(llmtest.Error(http.StatusNotFound, "deployment not found"))))
+	c.env["AZURE_OPENAI_ENDPOINT"] = broken.URL
+	c.env["AZURE_OPENAI_API_KEY"] = broken.APIKey()
 	errOut := c.fail(exitFailure, "compare", "--judge", "helpful@1", "--judge", "helpful@3", "--resamples", "0")
 	if !strings.Contains(errOut, "judge helpful@3 gave no value on any of the 10 traces") {
 		t.Errorf("stderr %q", errOut)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -19,12 +20,14 @@ type modelFlags struct {
 	noCache bool
 	record  string
 	replay  string
+	timeout time.Duration
 }
 
 func (f *modelFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.noCache, "no-cache", false, "ask the model even when the store's response cache holds the answer (fresh answers still refresh it)")
 	fs.StringVar(&f.record, "record", "", "save every model exchange to this JSON Lines file")
 	fs.StringVar(&f.replay, "replay", "", "answer only from this recording (made with --record); never call a model")
+	fs.DurationVar(&f.timeout, "timeout", 0, "bound each model request attempt (e.g. 30s), overriding every provider's timeout (default: the provider's, else 2m)")
 }
 
 // modelClient builds the model client of one command: the configured
@@ -35,14 +38,26 @@ func (a *app) modelClient(f *modelFlags, st *store.Store, extra ...llm.Option) (
 	if f.record != "" && f.replay != "" {
 		return nil, nil, usagef("--record and --replay cannot be used together")
 	}
+	if f.timeout < 0 {
+		return nil, nil, usagef("--timeout must not be negative")
+	}
+	providers := llmProviders(a.cfg.Providers)
+	if f.timeout > 0 {
+		for i := range providers {
+			providers[i].Timeout = f.timeout
+		}
+	}
 	opts := []llm.Option{
-		llm.WithProviders(llmProviders(a.cfg.Providers)...),
+		llm.WithProviders(providers...),
 		llm.WithGetenv(a.getenv),
 		llm.WithLogger(a.logger),
 		llm.WithCache(st.ResponseCache()),
 	}
 	if a.cfg.DefaultModel != "" {
 		opts = append(opts, llm.WithDefaultModel(a.cfg.DefaultModel))
+	}
+	if f.timeout > 0 {
+		opts = append(opts, llm.WithTimeout(f.timeout))
 	}
 	close = func() error { return nil }
 	var rec *llm.Recorder
@@ -81,6 +96,13 @@ func llmProviders(providers map[string]config.Provider) []llm.Provider {
 			RequestsPerMinute: p.RequestsPerMinute,
 			TokensPerMinute:   p.TokensPerMinute,
 			Headers:           p.Headers,
+			Timeout:           p.Timeout,
+			Deadline:          p.Deadline,
+			MaxAttempts:       p.MaxAttempts,
+			BaseDelay:         p.BaseDelay,
+			MaxDelay:          p.MaxDelay,
+			MaxPromptTokens:   p.MaxPromptTokens,
+			Hedge:             p.Hedge,
 		})
 	}
 	slices.SortFunc(out, func(x, y llm.Provider) int { return strings.Compare(x.Name, y.Name) })

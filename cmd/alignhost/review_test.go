@@ -167,7 +167,7 @@ func TestCompareChecksTheHTMLDirectoryFirst(t *testing.T) {
 
 func TestEvalExitsOneWhenNoTraceCouldBeJudged(t *testing.T) {
 	srv := llmtest.NewServer(t, llmtest.WithResponder(func(openai.ChatCompletionRequest) llmtest.Reply {
-		return llmtest.Error(http.StatusUnauthorized, "invalid api key")
+		return llmtest.Error(http.StatusBadRequest, "invalid request") // not retried; a 401 would stop the run
 	}))
 	c := evalCLI(t, srv)
 	out, errOut, code := c.run("--json", "eval", "--judge", "helpful")

@@ -83,11 +83,15 @@ func StartChild(tb testing.TB, env, mode string) string {
 
 // ThroughputHandler is the fake API of throughput benchmarks: every chat
 // request is answered with answer after latency; in mode "faults", 10% of
-// calls are answered 429, 10% 500, and 2% hang (seeded, so runs repeat).
+// calls are answered 429, 10% 500, and 2% hang; in mode "hangs", 5% hang
+// (seeded, so runs repeat).
 func ThroughputHandler(mode string, latency time.Duration, answer string, seed uint64) *Handler {
 	respond := Always(answer)
-	if mode == "faults" {
+	switch mode {
+	case "faults":
 		respond = FaultMix{RateLimited: 0.10, ServerError: 0.10, Hang: 0.02, Seed: seed}.Wrap(respond)
+	case "hangs":
+		respond = FaultMix{Hang: 0.05, Seed: seed}.Wrap(respond)
 	}
 	return NewHandler(WithLatency(latency), WithResponder(respond))
 }
