@@ -264,7 +264,7 @@ func TestServeStops(t *testing.T) {
 	cancel()
 	// AfterFunc closes the server on a goroutine of its own.
 	var err error
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if err = embed(); err != nil {
 			break
 		}
