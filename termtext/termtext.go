@@ -25,6 +25,9 @@
 // span lines, such as a request or a judge's instructions: it keeps \n and
 // \t and reads \r\n as \n.
 //
+// [JSON] makes JSON text safe in the same way without changing what it
+// decodes to, for --json output that lands on a terminal.
+//
 // Every other character, printable text and backslashes included, is kept
 // as it is, so text without controls comes back unchanged (and without an
 // allocation). The escaping is therefore not reversible: data holding the
@@ -137,6 +140,62 @@ func escape(s string, multiline bool) string {
 		i += size
 	}
 	return b.String()
+}
+
+// JSON returns the JSON text b with every control rune that encoding/json
+// writes as it is (DEL, C1 controls, bidi controls) replaced by its \uHHHH
+// escape: b decodes to the same values, and shows on a terminal as it
+// reads. Such runes can only stand inside JSON strings, where the escape
+// means the same rune. encoding/json already escapes C0 controls, U+2028
+// and U+2029, and writes invalid UTF-8 as U+FFFD. b is returned as it is
+// when it holds none.
+func JSON(b []byte) []byte {
+	first := -1
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			if c == 0x7f {
+				first = i
+				break
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		if r >= 0x80 && IsControl(r) {
+			first = i
+			break
+		}
+		i += size
+	}
+	if first < 0 {
+		return b
+	}
+	out := make([]byte, 0, len(b)+16)
+	out = append(out, b[:first]...)
+	for i := first; i < len(b); {
+		c := b[i]
+		if c < utf8.RuneSelf {
+			if c == 0x7f {
+				out = append(out, `\u007f`...)
+			} else {
+				out = append(out, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRune(b[i:])
+		if r >= 0x80 && IsControl(r) {
+			out = append(out, '\\', 'u')
+			for shift := 12; shift >= 0; shift -= 4 {
+				out = append(out, hexDigits[r>>shift&0xf])
+			}
+		} else {
+			out = append(out, b[i:i+size]...)
+		}
+		i += size
+	}
+	return out
 }
 
 // writeByte writes c as \xHH.

@@ -1,6 +1,8 @@
 package termtext_test
 
 import (
+	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -99,6 +101,34 @@ func FuzzEscape(f *testing.F) {
 			if clean := !strings.ContainsFunc(s, func(r rune) bool { return r == utf8.RuneError || unsafeRune(r, multiline) }) && utf8.ValidString(s); clean && out != s {
 				t.Fatalf("multiline %v: clean %q changed to %q", multiline, s, out)
 			}
+		}
+	})
+}
+
+func FuzzJSON(f *testing.F) {
+	for _, s := range []string{"", "plain", "\x1b]0;pwned\x07", "\u009b2J", "\u202e", "\x7f", `\` + "\u202e", "\xff"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		raw, err := json.MarshalIndent(map[string]any{"k" + s: []string{s, s}}, "", "  ")
+		if err != nil {
+			t.Skip()
+		}
+		safe := termtext.JSON(raw)
+		for _, r := range string(safe) {
+			if unsafeRune(r, true) {
+				t.Fatalf("JSON(%s) = %s, which holds %U", raw, safe, r)
+			}
+		}
+		var want, got any
+		if err := json.Unmarshal(raw, &want); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(safe, &got); err != nil {
+			t.Fatalf("JSON(%s) = %s, which does not decode: %v", raw, safe, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("JSON(%s) = %s, which decodes to %q, want %q", raw, safe, got, want)
 		}
 	})
 }
