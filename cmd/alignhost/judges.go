@@ -203,6 +203,9 @@ func (a *app) judgesShowCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				if format == "json" {
+					data = termtext.JSON(data) // the same judge, safe on a terminal
+				}
 				_, err = a.stdout.Write(data)
 				return err
 			case "", "text":

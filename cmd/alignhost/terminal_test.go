@@ -203,6 +203,7 @@ instructions = "Is {{ outputs }} fine? %s"
 		{"judges list", []string{"judges", "list"}},
 		{"judges versions", []string{"judges", "versions", "hostile_judge"}},
 		{"judges show --json", []string{"--json", "judges", "show", "hostile_judge"}},
+		{"judges show --format json", []string{"judges", "show", "hostile_judge", "--format", "json"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := c.ok(tc.args...)
@@ -225,6 +226,10 @@ instructions = "Is {{ outputs }} fine? %s"
 	c.jsonOut(&got, "judges", "show", "hostile_judge")
 	if got.Tags["owner"] != hostile || got.Judge.Description != hostile {
 		t.Errorf("--json tag %q, description %q, want %q", got.Tags["owner"], got.Judge.Description, hostile)
+	}
+	var encoded judge.Judge
+	if err := json.Unmarshal([]byte(c.ok("judges", "show", "hostile_judge", "--format", "json")), &encoded); err != nil || encoded.Description != hostile {
+		t.Errorf("--format json: description %q (%v), want %q", encoded.Description, err, hostile)
 	}
 }
 
