@@ -128,7 +128,7 @@ func (a *app) setup() error {
 	// The text handler quotes every message, key and value that holds a
 	// space, a control or a non-printing rune, escaping the controls
 	// (strconv.Quote), so log lines relayed from plugins and data cannot
-	// drive the terminal; TestLoggerEscapesControls holds it to that.
+	// drive the terminal; TestErrorsAndLogsEscapeControls holds it to that.
 	a.logger = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
 	cfg, err := config.Load(a.configPath)
 	if err != nil {
