@@ -51,26 +51,11 @@ const (
 // process shares: a load costs a Go runtime start, an align on a warm
 // instance milliseconds. Its compilation cache outlives the process, so
 // that each fuzzing worker does not compile the guest again.
-var fuzzEcho = sync.OnceValues(func() (*fuzzSetup, error) {
-	if built.err != nil {
-		return nil, built.err
-	}
-	h, err := host.New(context.Background(), host.NewConfig().
-		WithCacheDir(filepath.Join(os.TempDir(), "alignhost-fuzz-wasm-cache")).
-		WithModels(stubModels{}, testRoles...).
-		WithEvaluator(&agreeingEvaluator{agree: true}))
-	if err != nil {
-		return nil, err
-	}
-	s := &fuzzSetup{h: h, limits: host.Limits{MessageBytes: fuzzMessageBytes, MemoryPages: fuzzMemoryPages, WallTimeMS: fuzzWallTime.Milliseconds()}}
-	if s.wasm, err = os.ReadFile(built.paths["echo"]); err != nil {
-		return nil, err
-	}
-	if s.p, err = h.Load(context.Background(), s.wasm, host.Manifest{Name: "echo", Limits: s.limits}); err != nil {
-		return nil, err
-	}
-	return s, nil
-})
+var fuzzEcho struct {
+	once sync.Once
+	s    *fuzzSetup
+	err  error
+}
 
 type fuzzSetup struct {
 	h      *host.Host
@@ -84,11 +69,24 @@ type fuzzSetup struct {
 // coverage-instrumented binary takes a good part of that.
 func setUp(f *testing.F) *fuzzSetup {
 	f.Helper()
-	s, err := fuzzEcho()
-	if err != nil {
-		f.Fatalf("echo guest: %v", err)
+	wasm := wasmBytes(f, "echo")
+	fuzzEcho.once.Do(func() {
+		h, err := host.New(context.Background(), host.NewConfig().
+			WithCacheDir(filepath.Join(os.TempDir(), "alignhost-fuzz-wasm-cache")).
+			WithModels(stubModels{}, testRoles...).
+			WithEvaluator(&agreeingEvaluator{agree: true}))
+		if err != nil {
+			fuzzEcho.err = err
+			return
+		}
+		s := &fuzzSetup{h: h, wasm: wasm, limits: host.Limits{MessageBytes: fuzzMessageBytes, MemoryPages: fuzzMemoryPages, WallTimeMS: fuzzWallTime.Milliseconds()}}
+		s.p, fuzzEcho.err = h.Load(context.Background(), wasm, host.Manifest{Name: "echo", Limits: s.limits})
+		fuzzEcho.s = s
+	})
+	if fuzzEcho.err != nil {
+		f.Fatalf("echo guest: %v", fuzzEcho.err)
 	}
-	return s
+	return fuzzEcho.s
 }
 
 // FuzzABIDescribe loads the echo guest with fuzzed bytes as its
