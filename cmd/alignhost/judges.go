@@ -203,9 +203,11 @@ func (a *app) judgesShowCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				if format == "json" {
-					data = termtext.JSON(data) // the same judge, safe on a terminal
-				}
+				// The same judge, safe on a terminal: DEL, C1 and bidi
+				// controls become \uXXXX escapes, which JSON strings and
+				// TOML basic strings (the only strings judgefile writes)
+				// read as the same runes.
+				data = termtext.JSON(data)
 				_, err = a.stdout.Write(data)
 				return err
 			case "", "text":

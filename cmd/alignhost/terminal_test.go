@@ -16,6 +16,7 @@ import (
 	"github.com/alignhost/alignhost/align"
 	"github.com/alignhost/alignhost/host"
 	"github.com/alignhost/alignhost/judge"
+	"github.com/alignhost/alignhost/judge/judgefile"
 	"github.com/alignhost/alignhost/llm/llmtest"
 	"github.com/alignhost/alignhost/pluginapi"
 	"github.com/alignhost/alignhost/store"
@@ -204,6 +205,7 @@ instructions = "Is {{ outputs }} fine? %s"
 		{"judges versions", []string{"judges", "versions", "hostile_judge"}},
 		{"judges show --json", []string{"--json", "judges", "show", "hostile_judge"}},
 		{"judges show --format json", []string{"judges", "show", "hostile_judge", "--format", "json"}},
+		{"judges show --format toml", []string{"judges", "show", "hostile_judge", "--format", "toml"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := c.ok(tc.args...)
@@ -230,6 +232,10 @@ instructions = "Is {{ outputs }} fine? %s"
 	var encoded judge.Judge
 	if err := json.Unmarshal([]byte(c.ok("judges", "show", "hostile_judge", "--format", "json")), &encoded); err != nil || encoded.Description != hostile {
 		t.Errorf("--format json: description %q (%v), want %q", encoded.Description, err, hostile)
+	}
+	toml, err := judgefile.Decode([]byte(c.ok("judges", "show", "hostile_judge", "--format", "toml")), judgefile.TOML)
+	if err != nil || toml.Description != hostile || toml.Instructions != "Is {{ outputs }} fine? "+hostile {
+		t.Errorf("--format toml: description %q, instructions %q (%v), want %q", toml.Description, toml.Instructions, err, hostile)
 	}
 }
 
