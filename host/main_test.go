@@ -28,6 +28,7 @@ var guests = map[string]string{
 	"abiv2":   "./testdata/abiv2",
 	"probe":   "./testdata/probe",
 	"rawabi":  "./testdata/rawabi",
+	"echo":    "./testdata/echo",
 }
 
 // built is the outcome of building the guests.

@@ -23,7 +23,10 @@
 // the per-class figures, dots with whiskers for the headline figures), it
 // runs no script and loads nothing from the network. Every text that comes
 // from data (judge names, labels, rationales) is escaped by html/template,
-// so a rationale holding markup is shown as text.
+// so a rationale holding markup is shown as text. The text rendering
+// escapes every such text for the terminal (package termtext): a control
+// character, a bidi override or invalid UTF-8 in a rationale is shown as a
+// visible escape such as \x1b or \u202e and cannot drive the terminal.
 //
 // The package only formats; package agreement computes every figure, and
 // package validate produces the comparison from judges and traces.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/alignhost/alignhost/agreement"
 	"github.com/alignhost/alignhost/report"
@@ -314,5 +315,47 @@ func TestWriteRefusesAnEmptyPage(t *testing.T) {
 		if err := report.WriteText(&bytes.Buffer{}, p, report.TextOptions{}); err == nil {
 			t.Errorf("WriteText(%+v) = nil error", p)
 		}
+	}
+}
+
+// TestWriteTextEscapesControls renders a comparison whose labels, values,
+// rationales, errors, trace IDs and judge references hold terminal
+// controls, bidi overrides and invalid UTF-8: the text holds none of them
+// raw.
+func TestWriteTextEscapesControls(t *testing.T) {
+	const bad = "\x1b]0;pwned\x07\x1b[31m\u202e\u009b\x9b\xff\r\x7f"
+	ans := func(v, why string) agreement.Answer { return agreement.Answer{Value: v, Rationale: why} }
+	var cases []agreement.Case
+	for i := range 6 {
+		h, a := "yes"+bad, "yes"+bad
+		if i%2 == 1 {
+			h = "no"
+		}
+		cases = append(cases, agreement.Case{TraceID: fmt.Sprintf("tr-%d%s", i, bad),
+			Human: ans(h, "human "+bad), A: ans(a, "A "+bad), B: agreement.Answer{Error: "error " + bad}})
+	}
+	c, err := agreement.Compare(cases, agreement.PassFailScale("yes"+bad, "no"), agreement.Options{Resamples: agreement.NoBootstrap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := page(c)
+	p.A.Ref, p.B.Model, p.Label, p.Experiment, p.Title = "a"+bad, "m"+bad, "label"+bad, "exp"+bad, "title"+bad
+	var buf bytes.Buffer
+	if err := report.WriteText(&buf, p, report.TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for i := 0; i < len(out); {
+		r, size := utf8.DecodeRuneInString(out[i:])
+		switch {
+		case r == utf8.RuneError && size == 1,
+			r < 0x20 && r != '\n' && r != '\t', r == 0x7f, r >= 0x80 && r <= 0x9f,
+			r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f, r == 0x061c:
+			t.Fatalf("raw %q at byte %d: %q", out[i:i+size], i, out[max(0, i-30):min(len(out), i+30)])
+		}
+		i += size
+	}
+	if want := `human \x1b]0;pwned\x07\x1b[31m\u202e\u009b\x9b\xff`; !strings.Contains(out, want) {
+		t.Errorf("the rationale is not shown escaped as %s:\n%s", want, out)
 	}
 }

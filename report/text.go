@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/alignhost/alignhost/agreement"
+	"github.com/alignhost/alignhost/termtext"
 )
 
 // DefaultTextDisagreements is how many disagreements [WriteText] lists when
@@ -54,7 +55,18 @@ type textWriter struct {
 	c *agreement.Comparison
 }
 
-func (t *textWriter) printf(format string, args ...any) { fmt.Fprintf(t.w, format, args...) }
+// printf writes to the terminal. Every string argument is escaped for it
+// (package termtext): judge references, labels, trace IDs, values and
+// rationales come from data. Escaping what grid already escaped changes
+// nothing.
+func (t *textWriter) printf(format string, args ...any) {
+	for i, arg := range args {
+		if s, ok := arg.(string); ok {
+			args[i] = termtext.Line(s)
+		}
+	}
+	fmt.Fprintf(t.w, format, args...)
+}
 
 func (t *textWriter) lines(lines []string) {
 	for _, l := range lines {
@@ -170,7 +182,7 @@ func matrixLines(title string, m *agreement.Matrix, errs bool) []string {
 		}
 		rows = append(rows, row)
 	}
-	return append([]string{title}, grid(rows, func(col int) bool { return col > 0 })...)
+	return append([]string{termtext.Line(title)}, grid(rows, func(col int) bool { return col > 0 })...)
 }
 
 func (t *textWriter) classes() {
@@ -219,13 +231,17 @@ func (t *textWriter) disagreements(limit int) {
 	}
 }
 
-// answerNote is an answer's rationale, or its error, on one line.
+// answerNote is an answer's rationale, or its error, on one line escaped
+// for the terminal.
 func answerNote(a agreement.Answer) string {
 	if a.Error != "" {
-		return clip("error: "+a.Error, rationaleWidth)
+		return clip(oneLine("error: "+a.Error), rationaleWidth)
 	}
-	return clip(a.Rationale, rationaleWidth)
+	return clip(oneLine(a.Rationale), rationaleWidth)
 }
+
+// oneLine folds s into one line and escapes it for the terminal.
+func oneLine(s string) string { return termtext.Line(strings.Join(strings.Fields(s), " ")) }
 
 func (t *textWriter) notes() {
 	ns := notes(t.c)
@@ -239,8 +255,17 @@ func (t *textWriter) notes() {
 }
 
 // grid lays rows out in columns two spaces apart, right-aligning the
-// columns for which right is true. Widths count runes.
+// columns for which right is true. Cells are escaped for the terminal
+// (package termtext) before they are measured; widths count runes.
 func grid(rows [][]string, right func(col int) bool) []string {
+	escaped := make([][]string, len(rows))
+	for k, r := range rows {
+		escaped[k] = make([]string, len(r))
+		for i, cell := range r {
+			escaped[k][i] = termtext.Line(cell)
+		}
+	}
+	rows = escaped
 	var widths []int
 	for _, r := range rows {
 		for i, cell := range r {

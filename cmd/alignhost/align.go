@@ -26,6 +26,7 @@ import (
 	"github.com/alignhost/alignhost/plugins/memalign/bundle"
 	"github.com/alignhost/alignhost/report"
 	"github.com/alignhost/alignhost/store"
+	"github.com/alignhost/alignhost/termtext"
 	"github.com/alignhost/alignhost/trace"
 	"github.com/alignhost/alignhost/validate"
 )
@@ -214,7 +215,7 @@ func (a *app) runAlign(ctx context.Context, f *alignFlags) (*align.Outcome, erro
 	}
 	if !a.jsonOut {
 		for _, n := range notes {
-			fmt.Fprintln(a.stderr, "note:", n)
+			fmt.Fprintln(a.stderr, "note:", termtext.Line(n))
 		}
 	}
 
@@ -283,7 +284,8 @@ func (a *app) runAlign(ctx context.Context, f *alignFlags) (*align.Outcome, erro
 		}
 		summary.Registered = fmt.Sprintf("%s@%d", aligned.Name, v)
 		if !a.jsonOut {
-			fmt.Fprintf(a.stdout, "\nregistered %s@%d; judge traces with it: alignhost eval --judge %s@%d\n", aligned.Name, v, aligned.Name, v)
+			name := termtext.Line(aligned.Name)
+			fmt.Fprintf(a.stdout, "\nregistered %s@%d; judge traces with it: alignhost eval --judge %s@%d\n", name, v, name, v)
 		}
 	}
 	if f.noRegister {
@@ -382,14 +384,16 @@ func (a *app) loadOptimizer(ctx context.Context, h *host.Host, f *alignFlags, wa
 	return h.Load(ctx, wasm, host.Manifest{Name: filepath.Base(f.optimizer), SHA256: hexsum, Trusted: trusted, Limits: limits})
 }
 
-// alignProgress prints the optimizer's progress on standard error.
+// alignProgress prints the optimizer's progress on standard error; the
+// plugin's name and message are escaped for the terminal (package
+// termtext), as the plugin chooses them.
 func (a *app) alignProgress() func(host.Progress) {
 	if a.jsonOut {
 		return nil
 	}
 	tty := isTerminal(a.stderr)
 	return func(p host.Progress) {
-		line := fmt.Sprintf("%s: %s", p.Plugin, p.Message)
+		line := fmt.Sprintf("%s: %s", termtext.Line(p.Plugin), termtext.Line(p.Message))
 		if p.Total > 0 {
 			line += fmt.Sprintf(" %d/%d", p.Done, p.Total)
 		}
@@ -404,9 +408,12 @@ func (a *app) alignProgress() func(host.Progress) {
 	}
 }
 
+// printAlign prints an alignment for people. What the optimizer chose (its
+// name, report, warnings, guidelines) and the skip reasons are escaped for
+// the terminal (package termtext).
 func (a *app) printAlign(base *store.RegisteredJudge, out *align.Outcome, desc pluginapi.Description, took time.Duration, comparison bool) {
 	w := a.stdout
-	fmt.Fprintf(w, "aligned %s with %s %s\n", base.Ref(), desc.Name, desc.Version)
+	fmt.Fprintf(w, "aligned %s with %s %s\n", termtext.Line(base.Ref()), termtext.Line(desc.Name), termtext.Line(desc.Version))
 	used := out.Result.Judge.Provenance.NumTraces
 	fmt.Fprintf(w, "  examples:    %d used", used)
 	if out.Examples > used {
@@ -423,24 +430,24 @@ func (a *app) printAlign(base *store.RegisteredJudge, out *align.Outcome, desc p
 	}
 	sort.Strings(keys)
 	for _, r := range keys {
-		fmt.Fprintf(w, "    skipped %d: %s\n", reasons[r], r)
+		fmt.Fprintf(w, "    skipped %d: %s\n", reasons[r], termtext.Line(r))
 	}
 	if s := out.Result.Report.Summary; s != "" {
-		fmt.Fprintf(w, "  optimizer:   %s\n", s)
+		fmt.Fprintf(w, "  optimizer:   %s\n", termtext.Line(s))
 	}
 	if m := out.Judge.Memory; m != nil {
 		fmt.Fprintf(w, "  memory:      %d guidelines, %d examples, retrieval k=%d in %s\n",
-			len(m.Guidelines), len(m.Examples), m.Retrieval.K, m.Retrieval.Embedder)
+			len(m.Guidelines), len(m.Examples), m.Retrieval.K, termtext.Line(m.Retrieval.Embedder))
 	}
 	fmt.Fprintf(w, "  model calls: %d, tokens %d, wall time %s\n", out.Usage.ModelCalls,
 		out.Usage.PromptTokens+out.Usage.CompletionTokens, took.Round(time.Millisecond))
 	for _, warn := range out.Warnings {
-		fmt.Fprintf(w, "  warning:     %s\n", warn)
+		fmt.Fprintf(w, "  warning:     %s\n", termtext.Line(warn))
 	}
 	if m := out.Judge.Memory; m != nil && len(m.Guidelines) > 0 {
 		fmt.Fprintln(w, "  guidelines:")
 		for _, g := range m.Guidelines {
-			fmt.Fprintf(w, "    - %s\n", g.Text)
+			fmt.Fprintf(w, "    - %s\n", termtext.Line(g.Text))
 		}
 	}
 	if out.Holdout != nil && !comparison {
@@ -467,7 +474,7 @@ func (a *app) printAlign(base *store.RegisteredJudge, out *align.Outcome, desc p
 			if i >= len(s.B) || i >= len(s.Diff) {
 				break
 			}
-			fmt.Fprintf(w, "  %-20s %7.3f ± %-6.3f %7.3f ± %-6.3f %7.3f ± %-6.3f\n", s.A[i].Figure,
+			fmt.Fprintf(w, "  %-20s %7.3f ± %-6.3f %7.3f ± %-6.3f %7.3f ± %-6.3f\n", termtext.Line(string(s.A[i].Figure)),
 				s.A[i].Mean, s.A[i].SD, s.B[i].Mean, s.B[i].SD, s.Diff[i].Mean, s.Diff[i].SD)
 		}
 		fmt.Fprintf(w, "  McNemar (pooled): only base right %d, only aligned right %d, p = %.4g\n",

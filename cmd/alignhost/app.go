@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/alignhost/alignhost/config"
 	"github.com/alignhost/alignhost/store"
+	"github.com/alignhost/alignhost/termtext"
 )
 
 // Exit codes.
@@ -85,9 +87,11 @@ func isCobraUsageError(err error) bool {
 	return false
 }
 
-// oneLine folds a multi-line message into one line.
+// oneLine folds a multi-line message into one line and escapes what is
+// left of control characters for the terminal (package termtext): error
+// messages quote data, such as a row's reason or a model's answer.
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+	return termtext.Line(strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " "))
 }
 
 func (a *app) rootCommand() *cobra.Command {
@@ -121,6 +125,10 @@ func (a *app) setup() error {
 	if a.verbose {
 		level = slog.LevelDebug
 	}
+	// The text handler quotes every message, key and value that holds a
+	// space, a control or a non-printing rune, escaping the controls
+	// (strconv.Quote), so log lines relayed from plugins and data cannot
+	// drive the terminal; TestErrorsAndLogsEscapeControls holds it to that.
 	a.logger = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
 	cfg, err := config.Load(a.configPath)
 	if err != nil {
@@ -194,11 +202,18 @@ func (a *app) experiment(flag string) string {
 	return store.DefaultExperiment
 }
 
-// printJSON writes v as indented JSON.
+// printJSON writes v as indented JSON, with the control runes that
+// encoding/json leaves raw escaped (termtext.JSON): it decodes to exactly
+// v, and cannot drive the terminal it is printed on.
 func (a *app) printJSON(v any) error {
-	enc := json.NewEncoder(a.stdout)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := a.stdout.Write(termtext.JSON(buf.Bytes()))
+	return err
 }
 
 // exactArgs is cobra.ExactArgs reporting a usage error.

@@ -17,6 +17,7 @@ import (
 	"github.com/alignhost/alignhost/llm"
 	"github.com/alignhost/alignhost/report"
 	"github.com/alignhost/alignhost/store"
+	"github.com/alignhost/alignhost/termtext"
 	"github.com/alignhost/alignhost/trace"
 	"github.com/alignhost/alignhost/validate"
 )
@@ -248,7 +249,7 @@ func (a *app) labelledTraces(ctx context.Context, st *store.Store, args compareA
 		}
 		if len(missing) > 0 && len(traces) > 0 {
 			fmt.Fprintf(a.stderr, "compare: %d of the traces given with --traces are not in the store%s or carry no HUMAN feedback named %q: %s\n",
-				len(missing), where, label, strings.Join(missing, ", "))
+				len(missing), where, label, termtext.Line(strings.Join(missing, ", ")))
 		}
 		where += fmt.Sprintf(" among the %d traces given with --traces", len(slices.Compact(slices.Sorted(slices.Values(args.ids)))))
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/alignhost/alignhost/judge/judgefile"
 	"github.com/alignhost/alignhost/llm"
 	"github.com/alignhost/alignhost/store"
+	"github.com/alignhost/alignhost/termtext"
 )
 
 func (a *app) judgesCommand() *cobra.Command {
@@ -111,7 +112,7 @@ func (a *app) register(cmd *cobra.Command, j *judge.Judge, tags map[string]strin
 	}
 	if !a.knownProvider(uri.Provider) {
 		fmt.Fprintf(a.stderr, "note: provider %q of %s is neither built in nor declared in alignhost.toml [providers.%s]; evaluating this judge fails until it is declared\n",
-			uri.Provider, j.Model, uri.Provider)
+			uri.Provider, termtext.Line(j.Model), termtext.Line(uri.Provider))
 	}
 	st, err := a.openStore(ctx)
 	if err != nil {
@@ -124,9 +125,9 @@ func (a *app) register(cmd *cobra.Command, j *judge.Judge, tags map[string]strin
 	if a.jsonOut {
 		return a.printJSON(map[string]any{"name": j.Name, "version": version})
 	}
-	fmt.Fprintf(a.stdout, "registered judge %s version %d\n", j.Name, version)
+	fmt.Fprintf(a.stdout, "registered judge %s version %d\n", termtext.Line(j.Name), version)
 	if j.SessionLevel() {
-		fmt.Fprintf(a.stdout, "note: %s uses {{ conversation }}: it is session-level and cannot be aligned\n", j.Name)
+		fmt.Fprintf(a.stdout, "note: %s uses {{ conversation }}: it is session-level and cannot be aligned\n", termtext.Line(j.Name))
 	}
 	return nil
 }
@@ -166,8 +167,8 @@ func (a *app) judgesListCommand() *cobra.Command {
 			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tVERSION\tTYPE\tMODEL\tALIGNED\tCREATED")
 			for _, r := range judges {
-				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", r.Name, r.Version, r.Judge.ValueType,
-					r.Judge.Model, alignedSummary(r.Judge), r.CreatedAt.Local().Format(time.DateTime))
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", termtext.Line(r.Name), r.Version, r.Judge.ValueType,
+					termtext.Line(r.Judge.Model), alignedSummary(r.Judge), r.CreatedAt.Local().Format(time.DateTime))
 			}
 			return tw.Flush()
 		},
@@ -202,6 +203,11 @@ func (a *app) judgesShowCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
+				// The same judge, safe on a terminal: DEL, C1 and bidi
+				// controls become \uXXXX escapes, which JSON strings and
+				// TOML basic strings (the only strings judgefile writes)
+				// read as the same runes.
+				data = termtext.JSON(data)
 				_, err = a.stdout.Write(data)
 				return err
 			case "", "text":
@@ -216,25 +222,27 @@ func (a *app) judgesShowCommand() *cobra.Command {
 	return cmd
 }
 
+// printJudge prints a judge for people; every text from the judge is
+// escaped for the terminal (package termtext).
 func (a *app) printJudge(r *store.RegisteredJudge) {
 	j := r.Judge
 	w := a.stdout
-	fmt.Fprintf(w, "%s@%d", r.Name, r.Version)
+	fmt.Fprintf(w, "%s@%d", termtext.Line(r.Name), r.Version)
 	if j.Builtin != "" {
-		fmt.Fprintf(w, "  (built-in %s)", j.Builtin)
+		fmt.Fprintf(w, "  (built-in %s)", termtext.Line(j.Builtin))
 	}
 	fmt.Fprintln(w)
 	if j.Description != "" {
-		fmt.Fprintf(w, "  description: %s\n", j.Description)
+		fmt.Fprintf(w, "  description: %s\n", termtext.Line(j.Description))
 	}
-	fmt.Fprintf(w, "  model:       %s\n", j.Model)
+	fmt.Fprintf(w, "  model:       %s\n", termtext.Line(j.Model))
 	fmt.Fprintf(w, "  value type:  %s\n", j.ValueType)
 	if vars, err := j.Variables(); err == nil {
 		names := make([]string, len(vars))
 		for i, v := range vars {
 			names[i] = string(v)
 		}
-		fmt.Fprintf(w, "  variables:   %s\n", strings.Join(names, ", "))
+		fmt.Fprintf(w, "  variables:   %s\n", termtext.Line(strings.Join(names, ", ")))
 	}
 	fmt.Fprintf(w, "  created:     %s\n", r.CreatedAt.Local().Format(time.DateTime))
 	if len(r.Tags) > 0 {
@@ -244,22 +252,22 @@ func (a *app) printJudge(r *store.RegisteredJudge) {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			fmt.Fprintf(w, "  tag:         %s=%s\n", k, r.Tags[k])
+			fmt.Fprintf(w, "  tag:         %s=%s\n", termtext.Line(k), termtext.Line(r.Tags[k]))
 		}
 	}
 	if p := j.Provenance; p != nil {
-		fmt.Fprintf(w, "  aligned:     from %s@%d by %s on %d traces at %s\n", p.BaseJudge, p.BaseVersion,
-			p.Optimizer, p.NumTraces, p.AlignedAt.Local().Format(time.DateTime))
+		fmt.Fprintf(w, "  aligned:     from %s@%d by %s on %d traces at %s\n", termtext.Line(p.BaseJudge), p.BaseVersion,
+			termtext.Line(p.Optimizer), p.NumTraces, p.AlignedAt.Local().Format(time.DateTime))
 	}
 	if m := j.Memory; m != nil {
 		fmt.Fprintf(w, "  memory:      %d guidelines, %d examples, retrieval k=%d (%s)\n",
-			len(m.Guidelines), len(m.Examples), m.Retrieval.K, m.Retrieval.Embedder)
+			len(m.Guidelines), len(m.Examples), m.Retrieval.K, termtext.Line(m.Retrieval.Embedder))
 		for _, g := range m.Guidelines {
-			fmt.Fprintf(w, "    - %s\n", g.Text)
+			fmt.Fprintf(w, "    - %s\n", termtext.Line(g.Text))
 		}
 	}
 	fmt.Fprintln(w, "  instructions:")
-	for _, line := range strings.Split(strings.TrimRight(j.Instructions, "\n"), "\n") {
+	for _, line := range strings.Split(strings.TrimRight(termtext.Text(j.Instructions), "\n"), "\n") {
 		fmt.Fprintf(w, "    %s\n", line)
 	}
 }
@@ -285,7 +293,7 @@ func (a *app) judgesVersionsCommand() *cobra.Command {
 			fmt.Fprintln(tw, "VERSION\tCREATED\tMODEL\tALIGNED\tTAGS")
 			for _, r := range versions {
 				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", r.Version, r.CreatedAt.Local().Format(time.DateTime),
-					r.Judge.Model, alignedSummary(r.Judge), formatTags(r.Tags))
+					termtext.Line(r.Judge.Model), alignedSummary(r.Judge), termtext.Line(formatTags(r.Tags)))
 			}
 			return tw.Flush()
 		},
@@ -320,7 +328,7 @@ func (a *app) judgesDeleteCommand() *cobra.Command {
 			if a.jsonOut {
 				return a.printJSON(map[string]any{"name": name, "deleted_versions": n})
 			}
-			fmt.Fprintf(a.stdout, "deleted %d version(s) of %s\n", n, name)
+			fmt.Fprintf(a.stdout, "deleted %d version(s) of %s\n", n, termtext.Line(name))
 			return nil
 		},
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/alignhost/alignhost/llm/llmtest"
 	"github.com/alignhost/alignhost/pluginapi"
 	"github.com/alignhost/alignhost/retrieval"
+	"github.com/alignhost/alignhost/termtext"
 	"github.com/alignhost/alignhost/trace"
 )
 
@@ -128,9 +129,12 @@ does not load is still described as far as possible, and the command fails.`,
 	}
 }
 
+// printInspection prints what plugin inspect found for people; what the
+// module chose (its description, config keys, function names) is escaped
+// for the terminal (package termtext).
 func (a *app) printInspection(in pluginInspection) {
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(w, "file\t%s\n", in.File)
+	fmt.Fprintf(w, "file\t%s\n", termtext.Line(in.File))
 	fmt.Fprintf(w, "size\t%s (%d bytes)\n", pluginSize(in.Size), in.Size)
 	fmt.Fprintf(w, "sha256\t%s\n", in.SHA256)
 	abi := "unknown"
@@ -139,16 +143,16 @@ func (a *app) printInspection(in pluginInspection) {
 	}
 	fmt.Fprintf(w, "abi\t%s\n", abi)
 	if d := in.Description; d != nil {
-		fmt.Fprintf(w, "name\t%s\n", d.Name)
-		fmt.Fprintf(w, "version\t%s\n", d.Version)
+		fmt.Fprintf(w, "name\t%s\n", termtext.Line(d.Name))
+		fmt.Fprintf(w, "version\t%s\n", termtext.Line(d.Version))
 		if d.Description != "" {
-			fmt.Fprintf(w, "description\t%s\n", d.Description)
+			fmt.Fprintf(w, "description\t%s\n", termtext.Line(d.Description))
 		}
 		caps := make([]string, len(d.Capabilities))
 		for i, c := range d.Capabilities {
 			caps[i] = string(c)
 		}
-		fmt.Fprintf(w, "capabilities\t%s\n", orNone(strings.Join(caps, ", ")))
+		fmt.Fprintf(w, "capabilities\t%s\n", termtext.Line(orNone(strings.Join(caps, ", "))))
 		fmt.Fprintf(w, "wants traces\t%s\n", yesNo(d.WantsTraces))
 		fmt.Fprintf(w, "min examples\t%d\n", max(1, d.MinExamples))
 	}
@@ -172,18 +176,18 @@ func (a *app) printInspection(in pluginInspection) {
 					b, _ := json.Marshal(k.Default)
 					def = string(b)
 				}
-				fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", k.Key, k.Type, def, k.Description)
+				fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", termtext.Line(k.Key), termtext.Line(string(k.Type)), termtext.Line(def), termtext.Line(k.Description))
 			}
 			w.Flush()
 		}
 	}
 	fmt.Fprintf(a.stdout, "\nimports (%d)\n", len(in.Imports))
 	for _, f := range in.Imports {
-		fmt.Fprintf(a.stdout, "  %s\n", f)
+		fmt.Fprintf(a.stdout, "  %s\n", termtext.Line(f.String()))
 	}
 	fmt.Fprintf(a.stdout, "\nexports (%d)\n", len(in.Exports))
 	for _, f := range in.Exports {
-		fmt.Fprintf(a.stdout, "  %s\n", f)
+		fmt.Fprintf(a.stdout, "  %s\n", termtext.Line(f.String()))
 	}
 }
 
@@ -395,6 +399,9 @@ func (a *app) verifyPlugin(ctx context.Context, cacheDir, path string, cfg map[s
 	return finish(nil)
 }
 
+// printVerdict prints plugin verify's checks for people; what the plugin
+// chose (its name, report and warnings, and the errors that quote it) is
+// escaped for the terminal (package termtext).
 func (a *app) printVerdict(v pluginVerdict) {
 	w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	for _, s := range v.Steps {
@@ -402,16 +409,16 @@ func (a *app) printVerdict(v pluginVerdict) {
 		if !s.OK {
 			status, text = "FAIL", s.Error
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\n", s.Name, status, text)
+		fmt.Fprintf(w, "%s\t%s\t%s\n", s.Name, status, termtext.Line(text))
 	}
 	w.Flush()
 	if v.Conforms {
-		fmt.Fprintf(a.stdout, "\nplugin %s %s conforms to plugin ABI v%d\n", v.Plugin, v.Version, v.ABIVersion)
+		fmt.Fprintf(a.stdout, "\nplugin %s %s conforms to plugin ABI v%d\n", termtext.Line(v.Plugin), termtext.Line(v.Version), v.ABIVersion)
 		if v.Report.Summary != "" {
-			fmt.Fprintf(a.stdout, "its report: %s\n", v.Report.Summary)
+			fmt.Fprintf(a.stdout, "its report: %s\n", termtext.Line(v.Report.Summary))
 		}
 		for _, warning := range v.Report.Warnings {
-			fmt.Fprintf(a.stdout, "  warning: %s\n", warning)
+			fmt.Fprintf(a.stdout, "  warning: %s\n", termtext.Line(warning))
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/alignhost/alignhost/store"
+	"github.com/alignhost/alignhost/termtext"
 	"github.com/alignhost/alignhost/trace"
 )
 
@@ -71,7 +72,7 @@ func (a *app) reportProblems(problems []rowProblem) {
 			fmt.Fprintf(a.stderr, "  … and %d more\n", len(problems)-maxReportedRows)
 			break
 		}
-		fmt.Fprintf(a.stderr, "  %s\n", p)
+		fmt.Fprintf(a.stderr, "  %s\n", termtext.Line(p.String()))
 	}
 }
 
@@ -197,8 +198,8 @@ func (a *app) tracesListCommand() *cobra.Command {
 			tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "TRACE ID\tEXPERIMENT\tTIME\tSTATE\tFEEDBACK\tREQUEST")
 			for _, s := range summaries {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.TraceID, s.Experiment, formatTime(s.RequestTime),
-					s.State, strings.Join(s.FeedbackNames, ","), truncate(s.RequestPreview, 60))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", termtext.Line(s.TraceID), termtext.Line(s.Experiment), formatTime(s.RequestTime),
+					termtext.Line(string(s.State)), termtext.Line(strings.Join(s.FeedbackNames, ",")), truncate(s.RequestPreview, 60))
 			}
 			return tw.Flush()
 		},
@@ -233,22 +234,25 @@ func (a *app) tracesShowCommand() *cobra.Command {
 	}
 }
 
+// printTrace prints a trace for people; every text from the trace is
+// escaped for the terminal (package termtext).
 func (a *app) printTrace(t *trace.Trace) {
 	w := a.stdout
-	fmt.Fprintf(w, "trace %s  state %s  at %s\n", t.Info.TraceID, t.Info.State, formatTime(t.Info.RequestTime.Time))
+	fmt.Fprintf(w, "trace %s  state %s  at %s\n", termtext.Line(t.Info.TraceID), termtext.Line(string(t.Info.State)), formatTime(t.Info.RequestTime.Time))
 	if root := t.Root(); root != nil {
 		if in, err := root.Inputs(); err == nil {
-			fmt.Fprintf(w, "\nrequest:\n%s\n", indent(trace.InputsText(in)))
+			fmt.Fprintf(w, "\nrequest:\n%s\n", indent(termtext.Text(trace.InputsText(in))))
 		}
 		if out, err := root.Outputs(); err == nil {
-			fmt.Fprintf(w, "\nresponse:\n%s\n", indent(trace.OutputsText(out)))
+			fmt.Fprintf(w, "\nresponse:\n%s\n", indent(termtext.Text(trace.OutputsText(out))))
 		}
 	}
 	if len(t.Data.Spans) > 0 {
 		fmt.Fprintf(w, "\nspans (%d):\n", len(t.Data.Spans))
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, s := range t.Data.Spans {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", s.Name, s.Type(), time.Duration(s.EndTimeUnixNano-s.StartTimeUnixNano).Round(time.Millisecond), s.Status.Code)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", termtext.Line(s.Name), termtext.Line(s.Type()),
+				time.Duration(s.EndTimeUnixNano-s.StartTimeUnixNano).Round(time.Millisecond), termtext.Line(s.Status.Code))
 		}
 		tw.Flush()
 	}
@@ -275,7 +279,7 @@ func (a *app) printTrace(t *trace.Trace) {
 			if as.Valid != nil && !*as.Valid {
 				valid = "overridden"
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s:%s\t%s\t%s\t%s\n", as.Name, kind, as.Source.Type, as.Source.ID,
+			fmt.Fprintf(tw, "  %s\t%s\t%s:%s\t%s\t%s\t%s\n", termtext.Line(as.Name), kind, termtext.Line(string(as.Source.Type)), termtext.Line(as.Source.ID),
 				truncate(value, 40), valid, truncate(as.Rationale, 60))
 		}
 		tw.Flush()
@@ -362,6 +366,8 @@ func formatTime(t time.Time) string {
 	return t.Local().Format(time.DateTime)
 }
 
+// truncate folds s into one line escaped for the terminal and cuts it to
+// n runes.
 func truncate(s string, n int) string {
 	s = oneLine(s)
 	r := []rune(s)
