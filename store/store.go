@@ -110,6 +110,12 @@ func PathFromEnv(flag string) string {
 type Store struct {
 	db   *sql.DB
 	path string
+
+	// Import tuning, for tests (see import.go): traces per staging chunk
+	// (0: the default) and a hook told how long each publish held the
+	// write lock.
+	importChunk int
+	publishHook func(time.Duration)
 }
 
 // Option configures [Open].
