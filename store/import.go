@@ -464,6 +464,7 @@ func (s *Store) publishImport(ctx context.Context, b importBatch, res *ImportRes
 		if err := keepInvalid(ctx, tx, b.id); err != nil {
 			return err
 		}
+
 		for _, q := range publishSQL {
 			args := make([]any, q.args)
 			for i := range args {
@@ -610,7 +611,7 @@ var publishSQL = []struct {
 		SELECT s.trace_id, s.seq, s.assessment_id, s.name, s.name_key, s.kind, s.source_type, s.source_id,
 			s.create_time, s.valid, s.overrides, s.json
 		FROM import_assessments s JOIN import_traces t ON t.batch_id = s.batch_id AND t.trace_id = s.trace_id
-		WHERE s.batch_id = ? AND t.outcome IN (0, 1) ORDER BY t.ord, s.seq`, 1, false},
+		WHERE s.batch_id = ? AND t.outcome IN (0, 1)`, 1, false},
 }
 
 // deleteStaged deletes the staged rows of batch, a chunk per transaction.

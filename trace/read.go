@@ -271,16 +271,25 @@ func (rd *Reader) lineRecord(line []byte, n int, off int64) Record {
 		return Record{Source: rd.name, Line: n, Err: &LineError{Source: rd.name, Line: n,
 			Column: utf8.RuneCount(line[:bad]) + 1, Err: utf8Error(off + int64(bad))}}
 	}
-	var raw json.RawMessage
-	if err := json.Unmarshal(line, &raw); err != nil {
-		col := 0
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			col = column(line, int(se.Offset))
+	// An object is split into its fields once, which checks its syntax;
+	// anything else is checked here.
+	if wantKind(line, '{') != nil {
+		var raw json.RawMessage
+		if err := json.Unmarshal(line, &raw); err != nil {
+			col := 0
+			var se *json.SyntaxError
+			if errors.As(err, &se) {
+				col = column(line, int(se.Offset))
+			}
+			return Record{Source: rd.name, Line: n, Err: &LineError{Source: rd.name, Line: n, Column: col, Err: err}}
 		}
-		return Record{Source: rd.name, Line: n, Err: &LineError{Source: rd.name, Line: n, Column: col, Err: err}}
 	}
-	return rd.record(raw, n)
+	rec := rd.record(line, n)
+	var se *json.SyntaxError
+	if le, ok := rec.Err.(*LineError); ok && errors.As(le.Err, &se) && le.Err == error(se) {
+		le.Column = column(line, int(se.Offset))
+	}
+	return rec
 }
 
 // arrayNext reads the next element of a JSON array of traces, whose '['
@@ -633,7 +642,7 @@ func (rd *Reader) decode(raw json.RawMessage) (*Trace, error) {
 		return t, nil
 	}
 	t := new(Trace)
-	if err := t.UnmarshalJSON(raw); err != nil {
+	if err := t.decode(objectDecoderOf(keys)); err != nil {
 		return nil, err
 	}
 	if t.Info.TraceID == "" {
