@@ -3,11 +3,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"iter"
-	"os"
 	"time"
 
 	"github.com/alignhost/alignhost/trace"
@@ -15,23 +15,20 @@ import (
 
 // A streamed import is staged, then published.
 //
-// Staging writes the traces, encoded and checked, into the import_traces
-// and import_assessments tables, a chunk per short transaction, under a
-// row of import_batches. Nothing reads those tables but the import, so a
-// staged trace is invisible, and other writers (an eval storing its
-// answers) take the write lock between chunks.
+// Staging writes the traces, encoded and checked, into TEMP tables of one
+// connection held for the import, a chunk per short transaction. TEMP
+// tables live in a temporary file of that connection, not in the store:
+// staging takes no lock on the store, nobody else can see the rows, and
+// a killed process leaves nothing behind (the file is gone with the
+// process). Other writers (an eval storing its answers) are never held up
+// by staging.
 //
 // Publishing merges the staged rows into traces and assessments in one
-// transaction of set-based statements and deletes the batch row: the
-// import becomes visible at once, or not at all. What the merge needs to
-// know about the stored traces is read inside that transaction, so a
+// transaction of set-based statements on the same connection: the import
+// becomes visible at once, or not at all. What the merge needs to know
+// about the stored traces is read inside that transaction, so a
 // concurrent LogAssessments between staging and publishing is merged,
 // not overwritten.
-//
-// A failed or cancelled import deletes its staged rows. A killed one
-// leaves them behind, invisible: the next import deletes the rows of
-// batches whose process is gone (same host) or that have not been touched
-// for staleImportAge, and rows whose batch row is gone.
 
 // Staging chunk bounds: a chunk is written when it holds this many traces
 // or bytes of JSON, whichever comes first.
@@ -40,25 +37,19 @@ const (
 	defaultChunkBytes  = 8 << 20
 )
 
-// staleImportAge is how long a staged batch whose process cannot be
-// checked (another host) may sit untouched before it counts as abandoned.
-const staleImportAge = time.Hour
-
-// cleanupChunk is how many staged rows one cleanup transaction deletes.
-const cleanupChunk = 5000
-
 // ImportTraceSeq stores the traces of seq in the experiment with the given
 // name (created if needed; "" means [DefaultExperiment]), all of them or,
 // on error, none, with the semantics of [Store.ImportTraces]. Memory holds
 // one staging chunk, not the sequence: seq may come from a file of any
 // size.
 //
-// The traces are staged in chunks, each in a short transaction, so other
-// writers interleave with a long import; they are then published in one
-// transaction of set-based statements, the only time the import holds the
-// write lock for more than one chunk. An error yielded by seq, a cancelled
-// ctx, an invalid trace or a killed process leaves the store as it was;
-// staged rows of a killed process are removed by a later import.
+// The traces are staged in chunks in temporary tables of the import's own
+// connection, so other writers go on during a long import; they are then
+// published in one transaction of set-based statements, the only time the
+// import holds the
+// write lock; staging takes no lock on the store at all. An error yielded
+// by seq, a cancelled ctx, an invalid trace or a killed process leaves the
+// store as it was, and nothing staged behind.
 //
 // A trace that appears twice in seq is merged as if imported twice in a row
 // (the second replaces the first, assessments merged by ID).
@@ -74,28 +65,14 @@ func (s *Store) ImportTraceSeq(ctx context.Context, experiment string, seq iter.
 }
 
 func (s *Store) importSeq(ctx context.Context, experiment string, seq iter.Seq2[*trace.Trace, error]) (res ImportResult, err error) {
-	if err := s.cleanStaleImports(ctx); err != nil {
-		return res, fmt.Errorf("remove abandoned imports: %w", err)
-	}
 	if err := checkExperimentName(experiment); err != nil {
 		return res, fmt.Errorf("experiment %q: %w", experiment, err)
 	}
 	b, err := s.beginImport(ctx, experiment)
 	if err != nil {
-		return res, err
+		return res, fmt.Errorf("begin staging: %w", err)
 	}
-	defer func() {
-		// The batch row of a published import is gone; its rows, or all
-		// of a failed import, are removed now, whatever became of ctx.
-		cleanup := context.WithoutCancel(ctx)
-		if err != nil {
-			s.write(cleanup, func(tx *sql.Tx) error {
-				_, err := tx.ExecContext(cleanup, `DELETE FROM import_batches WHERE id = ?`, b.id)
-				return err
-			})
-		}
-		s.deleteStaged(cleanup, b.id)
-	}()
+	defer b.close()
 
 	var (
 		chunk []stagedTrace
@@ -121,13 +98,13 @@ func (s *Store) importSeq(ctx context.Context, experiment string, seq iter.Seq2[
 		size += st.size()
 		i++
 		if len(chunk) >= s.chunkTraces() || size >= defaultChunkBytes {
-			if err := s.stageChunk(ctx, b, chunk, &res); err != nil {
+			if err := b.stageChunk(ctx, chunk, &res); err != nil {
 				return res, err
 			}
 			chunk, size = chunk[:0], 0
 		}
 	}
-	if err := s.stageChunk(ctx, b, chunk, &res); err != nil {
+	if err := b.stageChunk(ctx, chunk, &res); err != nil {
 		return res, err
 	}
 	if err := s.publishImport(ctx, b, &res); err != nil {
@@ -143,27 +120,101 @@ func (s *Store) chunkTraces() int {
 	return defaultChunkTraces
 }
 
-// importBatch is one staged import.
+// importBatch is one staged import: the connection holding its TEMP
+// tables.
 type importBatch struct {
-	id         int64
+	conn       *sql.Conn
 	experiment string
 	expID      int64 // set when publishing
 }
 
-func (s *Store) beginImport(ctx context.Context, experiment string) (importBatch, error) {
-	host, _ := os.Hostname()
-	b := importBatch{experiment: experiment}
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		now := nowMillis()
-		r, err := tx.ExecContext(ctx, `INSERT INTO import_batches (experiment, pid, host, started_at, touched_at)
-			VALUES (?, ?, ?, ?, ?)`, experiment, os.Getpid(), host, now, now)
-		if err != nil {
-			return err
-		}
-		b.id, err = r.LastInsertId()
+// stagingTables are the TEMP tables of an import. import_outcomes is
+// filled by the publish: 0 added, 1 updated, 2 unchanged (a narrow table,
+// so that deciding does not rewrite the staged JSON).
+const stagingTables = `
+CREATE TEMP TABLE import_traces (
+	ord              INTEGER NOT NULL,
+	trace_id         TEXT    NOT NULL PRIMARY KEY,
+	request_time     INTEGER,
+	state            TEXT    NOT NULL,
+	request_preview  TEXT    NOT NULL,
+	response_preview TEXT    NOT NULL,
+	session_id       TEXT,
+	json             TEXT    NOT NULL,
+	n_assessments    INTEGER NOT NULL
+);
+CREATE TEMP TABLE import_outcomes (
+	trace_id TEXT    NOT NULL PRIMARY KEY,
+	outcome  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TEMP TABLE import_assessments (
+	trace_id      TEXT    NOT NULL,
+	seq           INTEGER NOT NULL,
+	assessment_id TEXT    NOT NULL PRIMARY KEY,
+	name          TEXT    NOT NULL,
+	name_key      TEXT    NOT NULL,
+	kind          TEXT    NOT NULL,
+	source_type   TEXT    NOT NULL,
+	source_id     TEXT    NOT NULL,
+	create_time   INTEGER NOT NULL,
+	valid         INTEGER,
+	overrides     TEXT,
+	json          TEXT    NOT NULL
+);
+CREATE INDEX temp.import_assessments_by_trace ON import_assessments (trace_id, seq);`
+
+func (s *Store) beginImport(ctx context.Context, experiment string) (*importBatch, error) {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b := &importBatch{conn: conn, experiment: experiment}
+	// A connection left with staging tables by an import that could not
+	// drop them is discarded, never reused, so they are not there.
+	if _, err := conn.ExecContext(ctx, `PRAGMA temp_store = FILE`); err != nil {
+		b.discard()
+		return nil, err
+	}
+	if _, err := conn.ExecContext(ctx, stagingTables); err != nil {
+		b.discard()
+		return nil, err
+	}
+	return b, nil
+}
+
+// close drops the staging tables and gives the connection back; if they
+// cannot be dropped, the connection is discarded with them.
+func (b *importBatch) close() {
+	ctx := context.Background()
+	if _, err := b.conn.ExecContext(ctx, `DROP TABLE temp.import_traces; DROP TABLE temp.import_assessments;
+		DROP TABLE temp.import_outcomes;
+		PRAGMA temp_store = DEFAULT`); err != nil {
+		b.discard()
+		return
+	}
+	b.conn.Close()
+}
+
+// discard closes the connection for good.
+func (b *importBatch) discard() {
+	b.conn.Raw(func(any) error { return driver.ErrBadConn })
+	b.conn.Close()
+}
+
+// stage runs fn in a transaction of the staging connection that writes
+// only its TEMP tables. It is begun DEFERRED (what database/sql calls
+// read-only here; the store's other transactions are IMMEDIATE) so that
+// it takes no lock on the store file.
+func (b *importBatch) stage(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := b.conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
 		return err
-	})
-	return b, err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
 }
 
 // stagedTrace is a trace encoded for the traces and assessments tables.
@@ -250,29 +301,20 @@ func importedRows(t *trace.Trace, invalid map[string]bool) ([]assessmentRow, err
 	return rows, nil
 }
 
-const stageTraceSQL = `INSERT INTO import_traces (batch_id, ord, trace_id, request_time, state,
+const stageTraceSQL = `INSERT INTO temp.import_traces (ord, trace_id, request_time, state,
 	request_preview, response_preview, session_id, json, n_assessments)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (batch_id, trace_id) DO NOTHING`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (trace_id) DO NOTHING`
 
-const stageAssessmentSQL = `INSERT INTO import_assessments (batch_id, trace_id, seq, assessment_id,
+const stageAssessmentSQL = `INSERT INTO temp.import_assessments (trace_id, seq, assessment_id,
 	name, name_key, kind, source_type, source_id, create_time, valid, overrides, json)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 // stageChunk writes a chunk of staged traces in one transaction.
-func (s *Store) stageChunk(ctx context.Context, b importBatch, chunk []stagedTrace, res *ImportResult) error {
+func (b *importBatch) stageChunk(ctx context.Context, chunk []stagedTrace, res *ImportResult) error {
 	if len(chunk) == 0 {
 		return nil
 	}
-	return s.write(ctx, func(tx *sql.Tx) error {
-		r, err := tx.ExecContext(ctx, `UPDATE import_batches SET touched_at = ? WHERE id = ?`, nowMillis(), b.id)
-		if err != nil {
-			return err
-		}
-		if n, err := r.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return errors.New("the staged import was removed as abandoned")
-		}
+	return b.stage(ctx, func(tx *sql.Tx) error {
 		insTrace, err := tx.PrepareContext(ctx, stageTraceSQL)
 		if err != nil {
 			return err
@@ -285,7 +327,7 @@ func (s *Store) stageChunk(ctx context.Context, b importBatch, chunk []stagedTra
 		defer insAssessment.Close()
 		for i := range chunk {
 			st := &chunk[i]
-			r, err := insTrace.ExecContext(ctx, b.id, st.ord, st.id, st.reqTime, st.state, st.reqPreview,
+			r, err := insTrace.ExecContext(ctx, st.ord, st.id, st.reqTime, st.state, st.reqPreview,
 				st.respPreview, st.session, string(st.json), len(st.assessments))
 			if err != nil {
 				return fmt.Errorf("trace %d [%s]: %w", st.ord, st.id, err)
@@ -295,7 +337,7 @@ func (s *Store) stageChunk(ctx context.Context, b importBatch, chunk []stagedTra
 			} else if n == 0 {
 				// The trace was staged before: merge as a second import
 				// of it would.
-				o, err := restage(ctx, tx, b, st)
+				o, err := restage(ctx, tx, st)
 				if err != nil {
 					return fmt.Errorf("trace %d [%s]: %w", st.ord, st.id, err)
 				}
@@ -306,7 +348,7 @@ func (s *Store) stageChunk(ctx context.Context, b importBatch, chunk []stagedTra
 				}
 				continue
 			}
-			if err := insertStaged(ctx, tx, insAssessment, b.id, st.id, st.assessments); err != nil {
+			if err := insertStaged(ctx, tx, insAssessment, st.id, st.assessments); err != nil {
 				return fmt.Errorf("trace %d [%s]: %w", st.ord, st.id, err)
 			}
 		}
@@ -315,13 +357,13 @@ func (s *Store) stageChunk(ctx context.Context, b importBatch, chunk []stagedTra
 }
 
 // insertStaged stages the assessment rows of one trace.
-func insertStaged(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, batch int64, traceID string, rows []assessmentRow) error {
+func insertStaged(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, traceID string, rows []assessmentRow) error {
 	for seq, r := range rows {
-		if _, err := ins.ExecContext(ctx, batch, traceID, seq, r.ID, r.Name, r.NameKey, r.Kind, r.SourceType,
+		if _, err := ins.ExecContext(ctx, traceID, seq, r.ID, r.Name, r.NameKey, r.Kind, r.SourceType,
 			r.SourceID, r.CreateTime, r.Valid, r.Overrides, string(r.JSON)); err != nil {
 			var owner string
-			if tx.QueryRowContext(ctx, `SELECT trace_id FROM import_assessments WHERE batch_id = ? AND assessment_id = ?`,
-				batch, r.ID).Scan(&owner) == nil && owner != traceID {
+			if tx.QueryRowContext(ctx, `SELECT trace_id FROM temp.import_assessments WHERE assessment_id = ?`,
+				r.ID).Scan(&owner) == nil && owner != traceID {
 				return fmt.Errorf("assessment %s already belongs to trace %s", r.ID, owner)
 			}
 			return fmt.Errorf("assessment %s: %w", r.ID, err)
@@ -333,14 +375,14 @@ func insertStaged(ctx context.Context, tx *sql.Tx, ins *sql.Stmt, batch int64, t
 // restage merges st into the staged trace with its ID, as importing st
 // after it would: st replaces the trace, its assessments come first and
 // the staged ones it does not carry follow.
-func restage(ctx context.Context, tx *sql.Tx, b importBatch, st *stagedTrace) (outcome, error) {
+func restage(ctx context.Context, tx *sql.Tx, st *stagedTrace) (outcome, error) {
 	var oldJSON []byte
-	if err := tx.QueryRowContext(ctx, `SELECT json FROM import_traces WHERE batch_id = ? AND trace_id = ?`,
-		b.id, st.id).Scan(&oldJSON); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT json FROM temp.import_traces WHERE trace_id = ?`,
+		st.id).Scan(&oldJSON); err != nil {
 		return 0, err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+assessmentColumns+` FROM import_assessments
-		WHERE batch_id = ? AND trace_id = ? ORDER BY seq`, b.id, st.id)
+	rows, err := tx.QueryContext(ctx, `SELECT `+assessmentColumns+` FROM temp.import_assessments
+		WHERE trace_id = ? ORDER BY seq`, st.id)
 	if err != nil {
 		return 0, err
 	}
@@ -364,14 +406,13 @@ func restage(ctx context.Context, tx *sql.Tx, b importBatch, st *stagedTrace) (o
 	if string(oldJSON) == string(st.json) && sameRows(staged, merged) {
 		return unchanged, nil
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE import_traces SET request_time = ?, state = ?, request_preview = ?,
-		response_preview = ?, session_id = ?, json = ?, n_assessments = ? WHERE batch_id = ? AND trace_id = ?`,
+	if _, err := tx.ExecContext(ctx, `UPDATE temp.import_traces SET request_time = ?, state = ?, request_preview = ?,
+		response_preview = ?, session_id = ?, json = ?, n_assessments = ? WHERE trace_id = ?`,
 		st.reqTime, st.state, st.reqPreview, st.respPreview, st.session, string(st.json), len(merged),
-		b.id, st.id); err != nil {
+		st.id); err != nil {
 		return 0, err
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM import_assessments WHERE batch_id = ? AND trace_id = ?`,
-		b.id, st.id); err != nil {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM temp.import_assessments WHERE trace_id = ?`, st.id); err != nil {
 		return 0, err
 	}
 	ins, err := tx.PrepareContext(ctx, stageAssessmentSQL)
@@ -379,7 +420,7 @@ func restage(ctx context.Context, tx *sql.Tx, b importBatch, st *stagedTrace) (o
 		return 0, err
 	}
 	defer ins.Close()
-	return updated, insertStaged(ctx, tx, ins, b.id, st.id, merged)
+	return updated, insertStaged(ctx, tx, ins, st.id, merged)
 }
 
 // mergeRows returns imported followed by the rows of stored it does not
@@ -429,93 +470,87 @@ const (
 )
 
 // publishImport merges the staged batch into the store in one transaction.
-func (s *Store) publishImport(ctx context.Context, b importBatch, res *ImportResult) error {
+func (s *Store) publishImport(ctx context.Context, b *importBatch, res *ImportResult) error {
 	started := time.Now()
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		var one int
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM import_batches WHERE id = ?`, b.id).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return errors.New("the staged import was removed as abandoned")
-		}
-		if err != nil {
-			return err
-		}
-		exp, err := ensureExperiment(ctx, tx, b.experiment)
-		if err != nil {
-			return fmt.Errorf("experiment %q: %w", b.experiment, err)
-		}
-		b.expID = exp.ID
-		// An assessment ID may not move to another trace.
-		var (
-			ord            int
-			id, aid, owner string
-		)
-		err = tx.QueryRowContext(ctx, `SELECT t.ord, s.trace_id, s.assessment_id, a.trace_id
-			FROM import_assessments s
-			JOIN assessments a ON a.assessment_id = s.assessment_id AND a.trace_id <> s.trace_id
-			JOIN import_traces t ON t.batch_id = s.batch_id AND t.trace_id = s.trace_id
-			WHERE s.batch_id = ? ORDER BY t.ord LIMIT 1`, b.id).Scan(&ord, &id, &aid, &owner)
-		switch {
-		case err == nil:
-			return fmt.Errorf("trace %d [%s]: assessment %s already belongs to trace %s", ord, id, aid, owner)
-		case !errors.Is(err, sql.ErrNoRows):
-			return err
-		}
-		if err := keepInvalid(ctx, tx, b.id); err != nil {
-			return err
-		}
-
-		for _, q := range publishSQL {
-			args := make([]any, q.args)
-			for i := range args {
-				args[i] = b.id
-			}
-			if q.exp {
-				args[0] = b.expID
-			}
-			if _, err := tx.ExecContext(ctx, q.sql, args...); err != nil {
-				return fmt.Errorf("publish (%s): %w", q.step, err)
-			}
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT outcome, count(*) FROM import_traces
-			WHERE batch_id = ? GROUP BY outcome`, b.id)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var o, n int
-			if err := rows.Scan(&o, &n); err != nil {
-				return err
-			}
-			switch o {
-			case outcomeAdded:
-				res.Added += n
-			case outcomeUpdated:
-				res.Updated += n
-			case outcomeUnchanged:
-				res.Unchanged += n
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM import_batches WHERE id = ?`, b.id)
+	tx, err := b.conn.BeginTx(ctx, nil) // IMMEDIATE: the store's write lock
+	if err != nil {
 		return err
-	})
+	}
+	err = publish(ctx, tx, b, res)
+	if err == nil {
+		err = tx.Commit()
+	} else {
+		tx.Rollback()
+	}
 	if s.publishHook != nil {
 		s.publishHook(time.Since(started))
 	}
 	return err
 }
 
+func publish(ctx context.Context, tx *sql.Tx, b *importBatch, res *ImportResult) error {
+	exp, err := ensureExperiment(ctx, tx, b.experiment)
+	if err != nil {
+		return fmt.Errorf("experiment %q: %w", b.experiment, err)
+	}
+	b.expID = exp.ID
+	// An assessment ID may not move to another trace.
+	var (
+		ord            int
+		id, aid, owner string
+	)
+	err = tx.QueryRowContext(ctx, `SELECT t.ord, s.trace_id, s.assessment_id, a.trace_id
+		FROM temp.import_assessments s
+		JOIN main.assessments a ON a.assessment_id = s.assessment_id AND a.trace_id <> s.trace_id
+		JOIN temp.import_traces t ON t.trace_id = s.trace_id
+		ORDER BY t.ord LIMIT 1`).Scan(&ord, &id, &aid, &owner)
+	switch {
+	case err == nil:
+		return fmt.Errorf("trace %d [%s]: assessment %s already belongs to trace %s", ord, id, aid, owner)
+	case !errors.Is(err, sql.ErrNoRows):
+		return err
+	}
+	if err := keepInvalid(ctx, tx); err != nil {
+		return err
+	}
+	for _, q := range publishSQL {
+		var args []any
+		if q.exp {
+			args = []any{b.expID}
+		}
+		if _, err := tx.ExecContext(ctx, q.sql, args...); err != nil {
+			return fmt.Errorf("publish (%s): %w", q.step, err)
+		}
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT outcome, count(*) FROM temp.import_outcomes GROUP BY outcome`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var o, n int
+		if err := rows.Scan(&o, &n); err != nil {
+			return err
+		}
+		switch o {
+		case outcomeAdded:
+			res.Added += n
+		case outcomeUpdated:
+			res.Updated += n
+		case outcomeUnchanged:
+			res.Unchanged += n
+		}
+	}
+	return rows.Err()
+}
+
 // keepInvalid marks invalid the staged assessments whose stored
 // counterpart of the same trace is invalid (overridden), unless the import
 // marks them invalid itself: an import does not undo an override.
-func keepInvalid(ctx context.Context, tx *sql.Tx, batch int64) error {
-	rows, err := tx.QueryContext(ctx, `SELECT `+prefixed("s.", assessmentColumns)+` FROM import_assessments s
-		JOIN assessments a ON a.assessment_id = s.assessment_id AND a.trace_id = s.trace_id
-		WHERE s.batch_id = ? AND a.valid = 0 AND (s.valid IS NULL OR s.valid = 1)`, batch)
+func keepInvalid(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, `SELECT `+prefixed("s.", assessmentColumns)+` FROM temp.import_assessments s
+		JOIN main.assessments a ON a.assessment_id = s.assessment_id AND a.trace_id = s.trace_id
+		WHERE a.valid = 0 AND (s.valid IS NULL OR s.valid = 1)`)
 	if err != nil {
 		return err
 	}
@@ -537,8 +572,8 @@ func keepInvalid(ctx context.Context, tx *sql.Tx, batch int64) error {
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE import_assessments SET valid = 0, json = ?
-			WHERE batch_id = ? AND assessment_id = ?`, string(r.JSON), batch, r.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE temp.import_assessments SET valid = 0, json = ?
+			WHERE assessment_id = ?`, string(r.JSON), r.ID); err != nil {
 			return err
 		}
 	}
@@ -563,142 +598,53 @@ func prefixed(prefix, columns string) string {
 	return string(out)
 }
 
-// publishSQL are the set-based statements of a publish, in order; each
-// takes the batch id for every parameter, except that exp puts the
-// experiment id first.
+// publishSQL are the set-based statements of a publish, in order; exp
+// says the statement takes the experiment ID.
 var publishSQL = []struct {
 	step string
 	sql  string
-	args int
 	exp  bool
 }{
-	{"new traces", `UPDATE import_traces SET outcome = 0 WHERE batch_id = ?
-		AND NOT EXISTS (SELECT 1 FROM traces t WHERE t.trace_id = import_traces.trace_id)`, 1, false},
 	// Unchanged: the same experiment and JSON, and the stored assessments
 	// begin with the staged ones, in order, with the same JSON (so the
 	// merge would give what is stored). Rank is the position among the
 	// stored assessments of the trace.
-	{"unchanged traces", `UPDATE import_traces SET outcome = 2
-		WHERE batch_id = ?2 AND outcome IS NULL
-		AND EXISTS (SELECT 1 FROM traces t WHERE t.trace_id = import_traces.trace_id
-			AND t.experiment_id = ?1 AND t.json = import_traces.json)
-		AND n_assessments = (SELECT count(*) FROM import_assessments s
-			JOIN assessments a ON a.assessment_id = s.assessment_id AND a.trace_id = s.trace_id
-				AND a.json = s.json
-			WHERE s.batch_id = ?2 AND s.trace_id = import_traces.trace_id
-				AND (SELECT count(*) FROM assessments b WHERE b.trace_id = a.trace_id AND b.seq < a.seq) = s.seq)`, 2, true},
-	{"changed traces", `UPDATE import_traces SET outcome = 1 WHERE batch_id = ? AND outcome IS NULL`, 1, false},
-	{"insert traces", `INSERT INTO traces (experiment_id, request_time, state, request_preview,
+	{"classify", `INSERT INTO temp.import_outcomes (trace_id, outcome)
+		SELECT s.trace_id, CASE
+			WHEN t.trace_id IS NULL THEN 0
+			WHEN t.experiment_id = ?1 AND t.json = s.json AND s.n_assessments = (
+				SELECT count(*) FROM temp.import_assessments ia
+				JOIN main.assessments a ON a.assessment_id = ia.assessment_id AND a.trace_id = ia.trace_id
+					AND a.json = ia.json
+				WHERE ia.trace_id = s.trace_id
+					AND (SELECT count(*) FROM main.assessments b WHERE b.trace_id = a.trace_id AND b.seq < a.seq) = ia.seq)
+			THEN 2
+			ELSE 1 END
+		FROM temp.import_traces s LEFT JOIN main.traces t ON t.trace_id = s.trace_id`, true},
+	{"insert traces", `INSERT INTO main.traces (experiment_id, request_time, state, request_preview,
 		response_preview, session_id, json, trace_id)
-		SELECT ?1, request_time, state, request_preview, response_preview, session_id, json, trace_id
-		FROM import_traces WHERE batch_id = ?2 AND outcome = 0 ORDER BY ord`, 2, true},
-	{"update traces", `UPDATE traces SET experiment_id = ?1, request_time = s.request_time, state = s.state,
+		SELECT ?, request_time, state, request_preview, response_preview, session_id, json, trace_id
+		FROM temp.import_traces s JOIN temp.import_outcomes o USING (trace_id)
+		WHERE o.outcome = 0 ORDER BY s.ord`, true},
+	{"update traces", `UPDATE main.traces SET experiment_id = ?, request_time = s.request_time, state = s.state,
 		request_preview = s.request_preview, response_preview = s.response_preview,
 		session_id = s.session_id, json = s.json
-		FROM import_traces s WHERE s.batch_id = ?2 AND s.outcome = 1 AND s.trace_id = traces.trace_id`, 2, true},
+		FROM temp.import_traces s JOIN temp.import_outcomes o USING (trace_id)
+		WHERE o.outcome = 1 AND s.trace_id = traces.trace_id`, true},
 	// Stored assessments the import does not carry move after the
 	// imported ones, keeping their order.
-	{"keep stored assessments", `UPDATE assessments SET seq = seq + (SELECT s.n_assessments FROM import_traces s
-			WHERE s.batch_id = ?1 AND s.trace_id = assessments.trace_id)
-		WHERE trace_id IN (SELECT trace_id FROM import_traces WHERE batch_id = ?1 AND outcome = 1)
-		AND NOT EXISTS (SELECT 1 FROM import_assessments s
-			WHERE s.batch_id = ?1 AND s.assessment_id = assessments.assessment_id)`, 1, false},
-	{"replace assessments", `DELETE FROM assessments WHERE assessment_id IN (SELECT s.assessment_id
-		FROM import_assessments s JOIN import_traces t ON t.batch_id = s.batch_id AND t.trace_id = s.trace_id
-		WHERE s.batch_id = ? AND t.outcome = 1)`, 1, false},
-	{"insert assessments", `INSERT INTO assessments (trace_id, seq, assessment_id, name, name_key, kind,
+	{"keep stored assessments", `UPDATE main.assessments SET seq = seq + (SELECT s.n_assessments
+			FROM temp.import_traces s WHERE s.trace_id = assessments.trace_id)
+		WHERE trace_id IN (SELECT trace_id FROM temp.import_outcomes WHERE outcome = 1)
+		AND NOT EXISTS (SELECT 1 FROM temp.import_assessments s
+			WHERE s.assessment_id = assessments.assessment_id)`, false},
+	{"replace assessments", `DELETE FROM main.assessments WHERE assessment_id IN (SELECT s.assessment_id
+		FROM temp.import_assessments s JOIN temp.import_outcomes o ON o.trace_id = s.trace_id
+		WHERE o.outcome = 1)`, false},
+	{"insert assessments", `INSERT INTO main.assessments (trace_id, seq, assessment_id, name, name_key, kind,
 		source_type, source_id, create_time, valid, overrides, json)
 		SELECT s.trace_id, s.seq, s.assessment_id, s.name, s.name_key, s.kind, s.source_type, s.source_id,
 			s.create_time, s.valid, s.overrides, s.json
-		FROM import_assessments s JOIN import_traces t ON t.batch_id = s.batch_id AND t.trace_id = s.trace_id
-		WHERE s.batch_id = ? AND t.outcome IN (0, 1)`, 1, false},
-}
-
-// deleteStaged deletes the staged rows of batch, a chunk per transaction.
-func (s *Store) deleteStaged(ctx context.Context, batch int64) error {
-	for _, table := range []string{"import_assessments", "import_traces"} {
-		for {
-			var n int64
-			err := s.write(ctx, func(tx *sql.Tx) error {
-				r, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE rowid IN
-					(SELECT rowid FROM `+table+` WHERE batch_id = ? LIMIT ?)`, batch, cleanupChunk)
-				if err != nil {
-					return err
-				}
-				n, err = r.RowsAffected()
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			if n < cleanupChunk {
-				break
-			}
-		}
-	}
-	return nil
-}
-
-// cleanStaleImports deletes the staged rows of abandoned imports: those
-// whose process on this host is gone, those untouched for staleImportAge,
-// and rows left by a batch already removed.
-func (s *Store) cleanStaleImports(ctx context.Context) error {
-	host, _ := os.Hostname()
-	rows, err := s.db.QueryContext(ctx, `SELECT id, pid, host, touched_at FROM import_batches`)
-	if err != nil {
-		return err
-	}
-	var stale []int64
-	for rows.Next() {
-		var (
-			id, pid, touched int64
-			h                string
-		)
-		if err := rows.Scan(&id, &pid, &h, &touched); err != nil {
-			rows.Close()
-			return err
-		}
-		gone := h == host && int(pid) != os.Getpid() && !processAlive(int(pid))
-		if gone || time.Since(fromMillis(touched)) > staleImportAge {
-			stale = append(stale, id)
-		}
-	}
-	if err := rows.Close(); err != nil {
-		return err
-	}
-	for _, id := range stale {
-		if err := s.write(ctx, func(tx *sql.Tx) error {
-			_, err := tx.ExecContext(ctx, `DELETE FROM import_batches WHERE id = ?`, id)
-			return err
-		}); err != nil {
-			return err
-		}
-	}
-	// Rows of batches that are gone: removed above, published, or failed
-	// without finishing their cleanup.
-	orphans, err := s.db.QueryContext(ctx, `SELECT DISTINCT batch_id FROM import_traces
-		WHERE batch_id NOT IN (SELECT id FROM import_batches)
-		UNION SELECT DISTINCT batch_id FROM import_assessments
-		WHERE batch_id NOT IN (SELECT id FROM import_batches)`)
-	if err != nil {
-		return err
-	}
-	var ids []int64
-	for orphans.Next() {
-		var id int64
-		if err := orphans.Scan(&id); err != nil {
-			orphans.Close()
-			return err
-		}
-		ids = append(ids, id)
-	}
-	if err := orphans.Close(); err != nil {
-		return err
-	}
-	for _, id := range ids {
-		if err := s.deleteStaged(ctx, id); err != nil {
-			return err
-		}
-	}
-	return nil
+		FROM temp.import_assessments s JOIN temp.import_outcomes o ON o.trace_id = s.trace_id
+		WHERE o.outcome IN (0, 1)`, false},
 }

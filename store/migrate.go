@@ -118,55 +118,6 @@ CREATE TABLE eval_runs (
 
 CREATE INDEX eval_runs_by_judge ON eval_runs (judge_name, judge_version, id);
 `,
-	// 4: staging of streamed trace imports (see import.go). Rows of a
-	// batch are invisible until the import publishes them; rows whose
-	// batch row is gone are garbage the next import removes.
-	`
-CREATE TABLE import_batches (
-	id            INTEGER PRIMARY KEY,
-	experiment    TEXT    NOT NULL,
-	pid           INTEGER NOT NULL,
-	host          TEXT    NOT NULL,
-	started_at    INTEGER NOT NULL,
-	touched_at    INTEGER NOT NULL
-) STRICT;
-
--- outcome is NULL until the publish decides: 0 added, 1 updated,
--- 2 unchanged.
-CREATE TABLE import_traces (
-	batch_id         INTEGER NOT NULL,
-	ord              INTEGER NOT NULL,
-	trace_id         TEXT    NOT NULL,
-	request_time     INTEGER,
-	state            TEXT    NOT NULL,
-	request_preview  TEXT    NOT NULL,
-	response_preview TEXT    NOT NULL,
-	session_id       TEXT,
-	json             TEXT    NOT NULL,
-	n_assessments    INTEGER NOT NULL,
-	outcome          INTEGER,
-	PRIMARY KEY (batch_id, trace_id)
-) STRICT;
-
-CREATE TABLE import_assessments (
-	batch_id      INTEGER NOT NULL,
-	trace_id      TEXT    NOT NULL,
-	seq           INTEGER NOT NULL,
-	assessment_id TEXT    NOT NULL,
-	name          TEXT    NOT NULL,
-	name_key      TEXT    NOT NULL,
-	kind          TEXT    NOT NULL,
-	source_type   TEXT    NOT NULL,
-	source_id     TEXT    NOT NULL,
-	create_time   INTEGER NOT NULL,
-	valid         INTEGER,
-	overrides     TEXT,
-	json          TEXT    NOT NULL,
-	PRIMARY KEY (batch_id, assessment_id)
-) STRICT;
-
-CREATE INDEX import_assessments_by_trace ON import_assessments (batch_id, trace_id, seq);
-`,
 }
 
 // SchemaVersion is the schema version this build writes: the number of
