@@ -46,8 +46,8 @@
 //
 // Every method that writes changes everything it was asked to or nothing.
 // All but one run in one transaction; [Store.ImportTraceSeq] stages a
-// large import in short transactions, invisible to readers, so other
-// writers get the lock between them, and publishes it in one. A [Store] is safe for concurrent use by many
+// large import in temporary tables of its own connection, which take no
+// lock on the store, and publishes it in one transaction. A [Store] is safe for concurrent use by many
 // goroutines, and several processes may open the same file. SQLite runs in
 // WAL mode, so readers never wait for a writer; writers take the write lock
 // when their transaction begins and queue for up to the busy timeout (see
