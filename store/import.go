@@ -41,15 +41,16 @@ const (
 // name (created if needed; "" means [DefaultExperiment]), all of them or,
 // on error, none, with the semantics of [Store.ImportTraces]. Memory holds
 // one staging chunk, not the sequence: seq may come from a file of any
-// size.
+// size. seq is consumed while no transaction is open, so it may itself
+// read or write the store.
 //
 // The traces are staged in chunks in temporary tables of the import's own
-// connection, so other writers go on during a long import; they are then
-// published in one transaction of set-based statements, the only time the
-// import holds the
-// write lock; staging takes no lock on the store at all. An error yielded
-// by seq, a cancelled ctx, an invalid trace or a killed process leaves the
-// store as it was, and nothing staged behind.
+// connection, which take no lock on the store, so other writers go on
+// during a long import; they are then published in one transaction of
+// set-based statements, the only time the import holds the write lock (for
+// a time that grows with the import: it copies the staged rows). An error
+// yielded by seq, a cancelled ctx, an invalid trace or a killed process
+// leaves the store as it was, and nothing staged behind.
 //
 // A trace that appears twice in seq is merged as if imported twice in a row
 // (the second replaces the first, assessments merged by ID).
