@@ -44,9 +44,11 @@
 //
 // # Transactions and concurrency
 //
-// Every method that writes runs in one transaction: it changes everything
-// it was asked to or nothing. A [Store] is safe for concurrent use by many
-// goroutines, and several processes may open the same file. SQLite runs in
+// Every method that writes changes everything it was asked to or nothing.
+// All but one run in one transaction; [Store.ImportTraceSeq] stages a
+// large import in temporary tables of its own connection, which take no
+// lock on the store, and publishes it in one transaction. A [Store] is
+// safe for concurrent use by many goroutines, and several processes may open the same file. SQLite runs in
 // WAL mode, so readers never wait for a writer; writers take the write lock
 // when their transaction begins (BEGIN IMMEDIATE), so a transaction never
 // fails half-way for want of the lock.
@@ -147,6 +149,12 @@ type Store struct {
 
 	cacheOnce sync.Once
 	cache     *ResponseCache
+
+	// Import tuning, for tests (see import.go): traces per staging chunk
+	// (0: the default) and a hook told how long each publish held the
+	// write lock.
+	importChunk int
+	publishHook func(time.Duration)
 }
 
 // Option configures [Open].
@@ -288,10 +296,21 @@ func (s *Store) Close() error {
 // the commit (which WAL mode and BEGIN IMMEDIATE make rare) is reported
 // as a *LockError too, without a retry.
 func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
+	return s.writeOn(ctx, s.db, fn)
+}
+
+// beginner is what a write transaction begins on: the pool, or a
+// connection held for a staged import.
+type beginner interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+// writeOn is [Store.write] on the pool or connection db.
+func (s *Store) writeOn(ctx context.Context, db beginner, fn func(*sql.Tx) error) error {
 	start := time.Now()
 	delay := 2 * time.Millisecond
 	for {
-		tx, err := s.db.BeginTx(ctx, nil)
+		tx, err := db.BeginTx(ctx, nil)
 		if err == nil {
 			if err := fn(tx); err != nil {
 				tx.Rollback()

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -11,8 +10,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/alignhost/alignhost/trace"
 )
@@ -37,8 +34,8 @@ type ImportResult struct {
 }
 
 // ImportTraces stores traces in the experiment with the given name (created
-// if needed; "" means [DefaultExperiment]), in one transaction: all of them
-// or, on error, none.
+// if needed; "" means [DefaultExperiment]): all of them or, on error, none.
+// It is [Store.ImportTraceSeq] over the slice.
 //
 // A trace whose ID is already stored replaces the stored trace and moves it
 // to this experiment. Its assessments are merged by assessment ID: an
@@ -56,47 +53,13 @@ type ImportResult struct {
 // expectation, its trace_id, when set, must be the trace's, and its ID must
 // not belong to an assessment of another trace.
 func (s *Store) ImportTraces(ctx context.Context, experiment string, traces []*trace.Trace) (ImportResult, error) {
-	if experiment == "" {
-		experiment = DefaultExperiment
-	}
-	var res ImportResult
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		exp, err := ensureExperiment(ctx, tx, experiment)
-		if err != nil {
-			return fmt.Errorf("experiment %q: %w", experiment, err)
+	return s.ImportTraceSeq(ctx, experiment, func(yield func(*trace.Trace, error) bool) {
+		for _, t := range traces {
+			if !yield(t, nil) {
+				return
+			}
 		}
-		im, err := prepareImporter(ctx, tx)
-		if err != nil {
-			return err
-		}
-		defer im.close()
-		for i, t := range traces {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if t == nil {
-				return fmt.Errorf("trace %d: nil trace", i)
-			}
-			o, err := im.put(ctx, exp.ID, t)
-			if err != nil {
-				return fmt.Errorf("trace %d [%s]: %w", i, t.Info.TraceID, err)
-			}
-			switch o {
-			case added:
-				res.Added++
-			case updated:
-				res.Updated++
-			case unchanged:
-				res.Unchanged++
-			}
-			res.Assessments += len(t.Info.Assessments)
-		}
-		return nil
 	})
-	if err != nil {
-		return ImportResult{}, fmt.Errorf("import traces: %w", err)
-	}
-	return res, nil
 }
 
 type outcome int
@@ -107,158 +70,8 @@ const (
 	unchanged
 )
 
-// importer holds the statements of one import transaction.
-type importer struct {
-	selTrace, selAssessments, insTrace, updTrace *sql.Stmt
-	delAssessments, insAssessment, selOwner      *sql.Stmt
-	stmts                                        []stmtSpec
-}
-
-func prepareImporter(ctx context.Context, tx *sql.Tx) (*importer, error) {
-	im := &importer{}
-	im.stmts = []stmtSpec{
-		{&im.selTrace, `SELECT experiment_id, json FROM traces WHERE trace_id = ?`},
-		{&im.selAssessments, `SELECT ` + assessmentColumns + ` FROM assessments WHERE trace_id = ? ORDER BY seq`},
-		{&im.insTrace, `INSERT INTO traces (experiment_id, request_time, state, request_preview, response_preview,
-			session_id, json, trace_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&im.updTrace, `UPDATE traces SET experiment_id = ?, request_time = ?, state = ?, request_preview = ?,
-			response_preview = ?, session_id = ?, json = ? WHERE trace_id = ?`},
-		{&im.delAssessments, `DELETE FROM assessments WHERE trace_id = ?`},
-		{&im.insAssessment, insertAssessmentSQL},
-		{&im.selOwner, `SELECT trace_id FROM assessments WHERE assessment_id = ?`},
-	}
-	if err := prepareAll(ctx, tx, im.stmts); err != nil {
-		return nil, err
-	}
-	return im, nil
-}
-
-func (im *importer) close() { closeAll(im.stmts) }
-
-// put stores one trace, merging its assessments with the stored ones.
-func (im *importer) put(ctx context.Context, expID int64, t *trace.Trace) (outcome, error) {
-	id := t.Info.TraceID
-	if err := checkTraceID(id); err != nil {
-		return 0, err
-	}
-
-	var (
-		exists  bool
-		oldExp  int64
-		oldJSON []byte
-		stored  []assessmentRow
-	)
-	switch err := im.selTrace.QueryRowContext(ctx, id).Scan(&oldExp, &oldJSON); {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return 0, err
-	default:
-		exists = true
-		var err error
-		if stored, err = queryAssessmentRows(ctx, im.selAssessments, id); err != nil {
-			return 0, err
-		}
-	}
-	invalid := make(map[string]bool)
-	for _, r := range stored {
-		if r.Valid.Valid && !r.Valid.Bool {
-			invalid[r.ID] = true
-		}
-	}
-
-	// The imported assessments in order (a repeated ID keeps its first
-	// position and its last content), then the stored ones not imported.
-	var merged []assessmentRow
-	at := make(map[string]int)
-	for i := range t.Info.Assessments {
-		a := t.Info.Assessments[i]
-		if a.TraceID != "" && a.TraceID != id {
-			return 0, fmt.Errorf("assessment %d: trace_id %q is not the trace's", i, a.TraceID)
-		}
-		if a.ID == "" {
-			var err error
-			if a.ID, err = AssessmentID(id, &a); err != nil {
-				return 0, fmt.Errorf("assessment %d: %w", i, err)
-			}
-		}
-		if invalid[a.ID] && (a.Valid == nil || *a.Valid) {
-			a.Valid = new(false)
-		}
-		r, err := encodeAssessment(&a)
-		if err != nil {
-			return 0, fmt.Errorf("assessment %d [%s]: %w", i, a.ID, err)
-		}
-		if j, ok := at[a.ID]; ok {
-			merged[j] = r
-			continue
-		}
-		at[a.ID] = len(merged)
-		merged = append(merged, r)
-	}
-	for _, r := range stored {
-		if _, ok := at[r.ID]; !ok {
-			merged = append(merged, r)
-		}
-	}
-
-	stripped := *t
-	stripped.Info.Assessments = nil
-	traceJSON, err := json.Marshal(&stripped)
-	if err != nil {
-		return 0, fmt.Errorf("encode trace: %w", err)
-	}
-	if exists && oldExp == expID && bytes.Equal(oldJSON, traceJSON) && sameRows(stored, merged) {
-		return unchanged, nil
-	}
-
-	info := &t.Info
-	var reqTime sql.NullInt64
-	if !info.RequestTime.IsZero() {
-		reqTime = sql.NullInt64{Int64: info.RequestTime.Millis(), Valid: true}
-	}
-	var session sql.NullString
-	if v, ok := info.Metadata[sessionKey]; ok {
-		session = sql.NullString{String: v, Valid: true}
-	}
-	args := []any{expID, reqTime, string(info.State), info.RequestPreview, info.ResponsePreview,
-		session, string(traceJSON), id}
-	o := added
-	if exists {
-		o = updated
-		if _, err := im.updTrace.ExecContext(ctx, args...); err != nil {
-			return 0, err
-		}
-		if _, err := im.delAssessments.ExecContext(ctx, id); err != nil {
-			return 0, err
-		}
-	} else if _, err := im.insTrace.ExecContext(ctx, args...); err != nil {
-		return 0, err
-	}
-	for seq, r := range merged {
-		if _, err := im.insAssessment.ExecContext(ctx, r.insertArgs(id, seq)...); err != nil {
-			var owner string
-			if im.selOwner.QueryRowContext(ctx, r.ID).Scan(&owner) == nil && owner != id {
-				return 0, fmt.Errorf("assessment %s already belongs to trace %s", r.ID, owner)
-			}
-			return 0, fmt.Errorf("assessment %s: %w", r.ID, err)
-		}
-	}
-	return o, nil
-}
-
 // checkTraceID reports whether id can name a trace.
-func checkTraceID(id string) error {
-	if id == "" {
-		return errors.New("empty trace id")
-	}
-	if !utf8.ValidString(id) {
-		return fmt.Errorf("trace id %q is not valid UTF-8", id)
-	}
-	if strings.IndexFunc(id, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
-		return fmt.Errorf("trace id %q contains a space or control character", id)
-	}
-	return nil
-}
+func checkTraceID(id string) error { return trace.CheckID(id) }
 
 // Trace returns the trace with the given ID, with its assessments in
 // stored order.

@@ -48,7 +48,12 @@ func newObjectDecoder(data []byte) (*objectDecoder, error) {
 	if err := json.Unmarshal(data, &fields); err != nil {
 		return nil, err
 	}
-	return &objectDecoder{fields: fields, lay: layout{decoded: true, keys: map[string]spelling{}}}, nil
+	return objectDecoderOf(fields), nil
+}
+
+// objectDecoderOf starts decoding an object already split into fields.
+func objectDecoderOf(fields map[string]json.RawMessage) *objectDecoder {
+	return &objectDecoder{fields: fields, lay: layout{decoded: true, keys: map[string]spelling{}}}
 }
 
 // has reports whether the object has key and it has not been decoded yet.

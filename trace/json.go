@@ -31,6 +31,11 @@ func (t *Trace) UnmarshalJSON(data []byte) error {
 	if err != nil {
 		return err
 	}
+	return t.decode(d)
+}
+
+// decode reads a trace from its fields.
+func (t *Trace) decode(d *objectDecoder) error {
 	infoRaw, ok := d.take("info")
 	if !ok {
 		return errors.New(`missing "info"`)

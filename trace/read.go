@@ -9,7 +9,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -78,7 +80,8 @@ func WithExperiment(id string) ReadOption {
 }
 
 // ReadFile reads the traces in the file at path; see [Read]. Records and
-// errors name the file by its base name.
+// errors name the file by its base name. It holds every record in memory:
+// for large files use [NewReader].
 func ReadFile(path string, opts ...ReadOption) ([]Record, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -88,7 +91,27 @@ func ReadFile(path string, opts ...ReadOption) ([]Record, error) {
 	return Read(f, filepath.Base(path), opts...)
 }
 
-// Read reads traces, detecting the form of the input:
+// Read reads every trace of r; see [Reader] for the forms it reads and how
+// it reports problems. The records are returned in input order, with the
+// input-level error, if any, that ended reading (records read before it
+// are returned too). Empty input gives no records and no error.
+func Read(r io.Reader, name string, opts ...ReadOption) ([]Record, error) {
+	rd := NewReader(r, name, opts...)
+	var records []Record
+	for {
+		rec, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return records, nil
+		}
+		if err != nil {
+			return records, err
+		}
+		records = append(records, rec)
+	}
+}
+
+// Reader reads traces one record at a time, so memory holds one record
+// however large the input. It detects the form of the input:
 //
 //   - one MLflow trace object ({"info": …, "data": …}), pretty-printed or
 //     not, or several such objects one after another;
@@ -102,88 +125,133 @@ func ReadFile(path string, opts ...ReadOption) ([]Record, error) {
 // length. Legacy MLflow V2 traces are converted to V3.
 //
 // A problem with one record — a line that is not valid JSON, a trace
-// without a trace_id — is reported in that Record's Err, and reading goes
-// on, so the caller can choose to stop or to skip and report. The returned
-// error is for the input as a whole: it cannot be read, it is not JSON
-// ([ErrNotJSON]), or a JSON array or document is malformed (there is no
-// next record to go on with). Such errors are *LineError values too. Empty
-// input gives no records and no error.
-func Read(r io.Reader, name string, opts ...ReadOption) ([]Record, error) {
+// without a trace_id or with an invalid one (see [CheckID]), a record that
+// is not valid UTF-8 — is reported in that Record's Err, and reading goes
+// on, so the caller can choose to stop or to skip and report. The error
+// [Reader.Next] returns is for the input as a whole: it cannot be read, it
+// is not JSON ([ErrNotJSON]), or a JSON array or document is malformed
+// (there is no next record to go on with). Such errors are *LineError
+// values too.
+type Reader struct {
+	name string
+	cfg  readConfig
+	in   *bufio.Reader
+	line int   // lines mode: number of the last line read
+	off  int64 // lines mode: byte offset of the next line
+
+	mode int      // what the input turned out to be
+	sc   *scanner // array and document modes
+	err  error    // sticky: returned by every later Next
+}
+
+// The modes of a Reader.
+const (
+	modeStart = iota
+	modeLines
+	modeArray
+	modeDocument
+)
+
+// NewReader returns a Reader of the traces in r; name names the input in
+// records and errors.
+func NewReader(r io.Reader, name string, opts ...ReadOption) *Reader {
 	cfg := readConfig{experimentID: "0"}
 	for _, o := range opts {
 		o.applyRead(&cfg)
 	}
-	rd := &reader{name: name, cfg: cfg, in: bufio.NewReaderSize(r, 64<<10)}
-	return rd.read()
+	return &Reader{name: name, cfg: cfg, in: bufio.NewReaderSize(r, 64<<10)}
 }
 
-// reader reads one input.
-type reader struct {
-	name string
-	cfg  readConfig
-	in   *bufio.Reader
-	line int // number of the last line read
+// Next returns the next record. At the end of the input it returns io.EOF;
+// any other error is about the input as a whole and ends reading: later
+// calls return it again.
+func (rd *Reader) Next() (Record, error) {
+	if rd.err != nil {
+		return Record{}, rd.err
+	}
+	rec, err := rd.next()
+	if err != nil {
+		rd.err = err
+	}
+	return rec, err
 }
 
-// next returns the next line, with its line terminator, or io.EOF.
-func (rd *reader) next() ([]byte, error) {
+func (rd *Reader) next() (Record, error) {
+	switch rd.mode {
+	case modeStart:
+		return rd.start()
+	case modeLines:
+		for {
+			start := rd.off
+			line, err := rd.nextLine()
+			if err != nil {
+				return Record{}, err
+			}
+			if len(bytes.TrimSpace(line)) > 0 {
+				return rd.lineRecord(line, rd.line, start), nil
+			}
+		}
+	case modeArray:
+		return rd.arrayNext()
+	default:
+		return rd.documentNext()
+	}
+}
+
+// nextLine returns the next line, with its line terminator, or io.EOF.
+func (rd *Reader) nextLine() ([]byte, error) {
 	line, err := rd.in.ReadBytes('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read %s: %w", rd.name, err)
+	}
 	if len(line) > 0 {
 		rd.line++
-		if rd.line == 1 {
-			line = bytes.TrimPrefix(line, []byte("\xef\xbb\xbf"))
+		rd.off += int64(len(line))
+		if rd.line == 1 && bytes.HasPrefix(line, bom) {
+			line = line[len(bom):]
 		}
-		if errors.Is(err, io.EOF) {
-			err = nil
-		}
-		return line, err
+		return line, nil
 	}
 	return nil, err
 }
 
-func (rd *reader) read() ([]Record, error) {
-	var head bytes.Buffer // the lines read so far, for whole-document forms
+var bom = []byte("\xef\xbb\xbf")
+
+// start reads up to the first non-blank line and decides the form.
+func (rd *Reader) start() (Record, error) {
 	for {
-		line, err := rd.next()
-		if errors.Is(err, io.EOF) {
-			return nil, nil
-		}
+		start := rd.off
+		line, err := rd.nextLine()
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", rd.name, err)
+			return Record{}, err
 		}
-		head.Write(line)
+		if rd.line == 1 && rd.off-start > int64(len(line)) {
+			start += int64(len(bom))
+		}
 		text := bytes.TrimSpace(line)
 		if len(text) == 0 {
 			continue
 		}
-		switch text[0] {
-		case '[':
-			all, err := rd.rest(&head)
-			if err != nil {
-				return nil, err
+		lead := bytes.IndexByte(line, text[0])
+		switch {
+		case text[0] == '{' && !incomplete(text):
+			rd.mode = modeLines
+			return rd.lineRecord(line, rd.line, start), nil
+		case text[0] == '{' || text[0] == '[':
+			rest := io.MultiReader(bytes.NewReader(line[lead:]), rd.in)
+			rd.sc = &scanner{in: bufio.NewReaderSize(rest, 64<<10), line: rd.line,
+				col: utf8.RuneCount(line[:lead]) + 1, off: start + int64(lead), name: rd.name}
+			if text[0] == '[' {
+				rd.mode = modeArray
+				rd.sc.readByte() // the '['
+				return rd.arrayNext()
 			}
-			return rd.readArray(all)
-		case '{':
-			if !incomplete(text) {
-				return rd.readLines(line)
-			}
-			all, err := rd.rest(&head)
-			if err != nil {
-				return nil, err
-			}
-			return rd.readDocument(all)
+			rd.mode = modeDocument
+			return rd.documentNext()
 		}
-		col := utf8.RuneCount(line[:bytes.IndexByte(line, text[0])]) + 1
-		return nil, &LineError{Source: rd.name, Line: rd.line, Column: col, Err: ErrNotJSON}
+		col := utf8.RuneCount(line[:lead]) + 1
+		return Record{}, &LineError{Source: rd.name, Line: rd.line, Column: col, Err: ErrNotJSON}
 	}
-}
-
-// rest returns head followed by the rest of the input.
-func (rd *reader) rest(head *bytes.Buffer) ([]byte, error) {
-	if _, err := head.ReadFrom(rd.in); err != nil {
-		return nil, fmt.Errorf("read %s: %w", rd.name, err)
-	}
-	return head.Bytes(), nil
 }
 
 // incomplete reports whether line is the start of a JSON value that goes on
@@ -195,110 +263,355 @@ func incomplete(line []byte) bool {
 	return errors.Is(err, io.ErrUnexpectedEOF)
 }
 
-// readLines reads JSON Lines, starting with first, already read.
-func (rd *reader) readLines(first []byte) ([]Record, error) {
-	var records []Record
-	line := first
-	for {
-		if text := bytes.TrimSpace(line); len(text) > 0 {
-			records = append(records, rd.lineRecord(line, rd.line))
-		}
-		var err error
-		line, err = rd.next()
-		if errors.Is(err, io.EOF) {
-			return records, nil
-		}
-		if err != nil {
-			return records, fmt.Errorf("read %s: %w", rd.name, err)
-		}
-	}
-}
-
-// lineRecord decodes one line of JSON Lines.
-func (rd *reader) lineRecord(line []byte, n int) Record {
+// lineRecord decodes one line of JSON Lines; off is the byte offset of the
+// line in the input.
+func (rd *Reader) lineRecord(line []byte, n int, off int64) Record {
 	line = bytes.TrimRight(line, "\r\n")
-	var raw json.RawMessage
-	if err := json.Unmarshal(line, &raw); err != nil {
-		col := 0
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			col = column(line, int(se.Offset))
-		}
-		return Record{Source: rd.name, Line: n, Err: &LineError{Source: rd.name, Line: n, Column: col, Err: err}}
+	if bad := invalidUTF8(line); bad >= 0 {
+		return Record{Source: rd.name, Line: n, Err: &LineError{Source: rd.name, Line: n,
+			Column: utf8.RuneCount(line[:bad]) + 1, Err: utf8Error(off + int64(bad))}}
 	}
-	return rd.record(raw, n)
-}
-
-// readArray reads a JSON array of traces; all is the whole input.
-func (rd *reader) readArray(all []byte) ([]Record, error) {
-	dec := json.NewDecoder(bytes.NewReader(all))
-	if _, err := dec.Token(); err != nil {
-		return nil, rd.syntaxError(all, err, int(dec.InputOffset()))
-	}
-	var records []Record
-	for dec.More() {
-		start := skipSeparators(all, int(dec.InputOffset()))
+	// An object is split into its fields once, which checks its syntax;
+	// anything else is checked here.
+	if wantKind(line, '{') != nil {
 		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, rd.syntaxError(all, err, start)
+		if err := json.Unmarshal(line, &raw); err != nil {
+			col := 0
+			var se *json.SyntaxError
+			if errors.As(err, &se) {
+				col = column(line, int(se.Offset))
+			}
+			return Record{Source: rd.name, Line: n, Err: &LineError{Source: rd.name, Line: n, Column: col, Err: err}}
 		}
-		records = append(records, rd.record(raw, lineAt(all, start)))
 	}
-	if _, err := dec.Token(); err != nil {
-		return nil, rd.syntaxError(all, err, int(dec.InputOffset()))
-	}
-	if end := skipSeparators(all, int(dec.InputOffset())); end < len(all) {
-		line, col := position(all, end)
-		return nil, &LineError{Source: rd.name, Line: line, Column: col,
-			Err: errors.New("unexpected data after the array of traces")}
-	}
-	return records, nil
-}
-
-// readDocument reads one pretty-printed trace object, or several one after
-// another; all is the whole input.
-func (rd *reader) readDocument(all []byte) ([]Record, error) {
-	dec := json.NewDecoder(bytes.NewReader(all))
-	var records []Record
-	for {
-		start := skipSpace(all, int(dec.InputOffset()))
-		if start >= len(all) {
-			return records, nil
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, rd.syntaxError(all, err, start)
-		}
-		records = append(records, rd.record(raw, lineAt(all, start)))
-	}
-}
-
-// syntaxError locates a JSON error of a whole-document read; start is
-// where the value being read began. json.Decoder's error offsets are not
-// reliable, so the value is scanned again from start with json.Unmarshal,
-// which stops at the first bad byte.
-func (rd *reader) syntaxError(all []byte, err error, start int) error {
-	var raw json.RawMessage
-	rescan := json.Unmarshal(all[start:], &raw)
+	rec := rd.record(line, n)
 	var se *json.SyntaxError
-	if errors.As(rescan, &se) && !strings.Contains(se.Error(), "after top-level value") {
-		if strings.HasPrefix(se.Error(), "unexpected end") {
-			return &LineError{Source: rd.name, Line: lineAt(all, start),
-				Err: errors.New("unexpected end of input: the JSON value starting here is not closed")}
-		}
-		line, col := position(all, start+int(se.Offset)-1)
-		return &LineError{Source: rd.name, Line: line, Column: col, Err: rescan}
+	if le, ok := rec.Err.(*LineError); ok && errors.As(le.Err, &se) && le.Err == error(se) {
+		le.Column = column(line, int(se.Offset))
 	}
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return &LineError{Source: rd.name, Line: lineAt(all, start),
+	return rec
+}
+
+// arrayNext reads the next element of a JSON array of traces, whose '['
+// has been read.
+func (rd *Reader) arrayNext() (Record, error) {
+	sc := rd.sc
+	const unclosed = "the array of traces is not closed"
+	b, err := sc.skipSpace()
+	if err != nil {
+		return Record{}, sc.endError(err, unclosed)
+	}
+	if b == ']' {
+		sc.readByte()
+		return Record{}, rd.arrayEnd()
+	}
+	if sc.inArray {
+		if b != ',' {
+			return Record{}, sc.errorHere(fmt.Sprintf("invalid character %s after array element", quoteChar(b)))
+		}
+		sc.readByte()
+		if b, err = sc.skipSpace(); err != nil {
+			return Record{}, sc.endError(err, unclosed)
+		}
+		if b == ']' {
+			return Record{}, sc.errorHere("invalid character ']' after a comma: want the next trace")
+		}
+	}
+	sc.inArray = true
+	return rd.scanRecord()
+}
+
+// arrayEnd checks that only space follows the array.
+func (rd *Reader) arrayEnd() error {
+	sc := rd.sc
+	if _, err := sc.skipSpace(); errors.Is(err, io.EOF) {
+		return io.EOF
+	} else if err != nil {
+		return err
+	}
+	return sc.errorHere("unexpected data after the array of traces")
+}
+
+// documentNext reads the next of one or more JSON values one after
+// another.
+func (rd *Reader) documentNext() (Record, error) {
+	if _, err := rd.sc.skipSpace(); err != nil {
+		return Record{}, err
+	}
+	return rd.scanRecord()
+}
+
+// scanRecord reads one JSON value of an array or document and makes it a
+// record.
+func (rd *Reader) scanRecord() (Record, error) {
+	sc := rd.sc
+	line, col, off := sc.line, sc.col, sc.off
+	v, err := sc.value()
+	if errors.Is(err, errUnclosed) {
+		// Show the first syntax error in the value, if there is one before
+		// the end of the input, rather than only that it is not closed.
+		var raw json.RawMessage
+		var se *json.SyntaxError
+		if errors.As(json.Unmarshal(v, &raw), &se) && !strings.HasPrefix(se.Error(), "unexpected end") {
+			l, c := offsetPosition(v, int(se.Offset)-1, line, col)
+			return Record{}, &LineError{Source: rd.name, Line: l, Column: c, Err: se}
+		}
+		return Record{}, &LineError{Source: rd.name, Line: line,
 			Err: errors.New("unexpected end of input: the JSON value starting here is not closed")}
 	}
-	line, col := position(all, start)
-	return &LineError{Source: rd.name, Line: line, Column: col, Err: err}
+	if err != nil {
+		return Record{}, err
+	}
+	if bad := invalidUTF8(v); bad >= 0 {
+		l, c := offsetPosition(v, bad, line, col)
+		return Record{Source: rd.name, Line: line, Err: &LineError{Source: rd.name, Line: l, Column: c,
+			Err: utf8Error(off + int64(bad))}}, nil
+	}
+	var raw json.RawMessage
+	if err := json.Unmarshal(v, &raw); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			l, c := offsetPosition(v, int(se.Offset)-1, line, col)
+			return Record{}, &LineError{Source: rd.name, Line: l, Column: c, Err: err}
+		}
+		return Record{}, &LineError{Source: rd.name, Line: line, Column: col, Err: err}
+	}
+	return rd.record(raw, line), nil
+}
+
+// offsetPosition returns the line and column of byte off of v, a value
+// that starts at line, col.
+func offsetPosition(v []byte, off, line, col int) (int, int) {
+	off = min(max(off, 0), len(v))
+	before := v[:off]
+	if n := bytes.Count(before, []byte("\n")); n > 0 {
+		return line + n, utf8.RuneCount(before[bytes.LastIndexByte(before, '\n')+1:]) + 1
+	}
+	return line, col + utf8.RuneCount(before)
+}
+
+// invalidUTF8 returns the offset of the first byte of b that is not valid
+// UTF-8, or -1.
+func invalidUTF8(b []byte) int {
+	if utf8.Valid(b) {
+		return -1
+	}
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return -1
+}
+
+// ErrInvalidUTF8 is the cause of the error of a record that is not valid
+// UTF-8. Such records are refused rather than repaired, so that what is
+// imported is exactly what the file holds.
+var ErrInvalidUTF8 = errors.New("invalid UTF-8")
+
+// utf8Error is the error for an invalid byte at offset off of the input.
+func utf8Error(off int64) error {
+	return fmt.Errorf("%w at byte offset %d (the file must be UTF-8)", ErrInvalidUTF8, off)
+}
+
+// quoteChar renders b for a syntax error message, as encoding/json does.
+func quoteChar(b byte) string {
+	if b == '\'' {
+		return `'\''`
+	}
+	if b == '"' {
+		return `'"'`
+	}
+	s := strconv.Quote(string(rune(b)))
+	return "'" + s[1:len(s)-1] + "'"
+}
+
+// errUnclosed says the input ended inside a JSON value.
+var errUnclosed = errors.New("unclosed JSON value")
+
+// scanner splits the JSON values of an array or a document, keeping the
+// position of the next byte.
+type scanner struct {
+	in   *bufio.Reader
+	name string
+	line int   // 1-based line of the next byte
+	col  int   // 1-based column (in characters) of the next byte
+	off  int64 // byte offset of the next byte
+
+	inArray bool // array mode: an element was read
+}
+
+// consume advances the position over b, the bytes just read.
+func (sc *scanner) consume(b []byte) {
+	sc.off += int64(len(b))
+	if i := bytes.LastIndexByte(b, '\n'); i >= 0 {
+		sc.line += bytes.Count(b, []byte("\n"))
+		sc.col = utf8.RuneCount(b[i+1:]) + 1
+		return
+	}
+	sc.col += utf8.RuneCount(b)
+}
+
+func (sc *scanner) readByte() (byte, error) {
+	b, err := sc.in.ReadByte()
+	if err != nil {
+		return 0, sc.readError(err)
+	}
+	sc.consume([]byte{b})
+	return b, nil
+}
+
+func (sc *scanner) readError(err error) error {
+	if errors.Is(err, io.EOF) {
+		return io.EOF
+	}
+	return fmt.Errorf("read %s: %w", sc.name, err)
+}
+
+// skipSpace skips JSON white space and returns the next byte, unread.
+func (sc *scanner) skipSpace() (byte, error) {
+	for {
+		buf, err := sc.fill()
+		if err != nil {
+			return 0, err
+		}
+		i := skipSpace(buf, 0)
+		sc.consume(buf[:i])
+		sc.in.Discard(i)
+		if i < len(buf) {
+			return buf[i], nil
+		}
+	}
+}
+
+// fill returns the buffered bytes, reading more if there are none.
+func (sc *scanner) fill() ([]byte, error) {
+	if sc.in.Buffered() == 0 {
+		if _, err := sc.in.Peek(1); err != nil {
+			return nil, sc.readError(err)
+		}
+	}
+	buf, _ := sc.in.Peek(sc.in.Buffered())
+	return buf, nil
+}
+
+// value reads the bytes of one JSON value starting at the next byte, which
+// is not space: an object or array up to its closing bracket (strings
+// skipped), a string, or a bare word (number, true, null or junk). Whether
+// the value is valid JSON is for the caller to check. At the end of the
+// input inside an object, array or string it returns the bytes read and
+// errUnclosed.
+func (sc *scanner) value() ([]byte, error) {
+	buf, err := sc.fill()
+	if err != nil {
+		return nil, err
+	}
+	first := buf[0]
+	switch {
+	case first == '{' || first == '[' || first == '"':
+		return sc.nested()
+	case isDelimiter(first):
+		sc.readByte()
+		return []byte{first}, nil
+	}
+	var v []byte
+	for {
+		buf, err := sc.fill()
+		if errors.Is(err, io.EOF) {
+			return v, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		i := 0
+		for i < len(buf) && !isDelimiter(buf[i]) && !isSpace(buf[i]) && buf[i] != '"' {
+			i++
+		}
+		v = append(v, buf[:i]...)
+		sc.consume(buf[:i])
+		sc.in.Discard(i)
+		if i < len(buf) {
+			return v, nil
+		}
+	}
+}
+
+// nested reads an object, array or string.
+func (sc *scanner) nested() ([]byte, error) {
+	var (
+		v        []byte
+		depth    int
+		inString bool
+		escaped  bool
+	)
+	for {
+		buf, err := sc.fill()
+		if errors.Is(err, io.EOF) {
+			return v, errUnclosed
+		}
+		if err != nil {
+			return nil, err
+		}
+		i, done := 0, false
+		for i < len(buf) && !done {
+			c := buf[i]
+			i++
+			switch {
+			case inString:
+				switch {
+				case escaped:
+					escaped = false
+				case c == '\\':
+					escaped = true
+				case c == '"':
+					inString = false
+					done = depth == 0
+				}
+			case c == '"':
+				inString = true
+			case c == '{' || c == '[':
+				depth++
+			case c == '}' || c == ']':
+				depth--
+				done = depth <= 0
+			}
+		}
+		v = append(v, buf[:i]...)
+		sc.consume(buf[:i])
+		sc.in.Discard(i)
+		if done {
+			return v, nil
+		}
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+func isDelimiter(c byte) bool {
+	switch c {
+	case ',', ']', '}', '{', '[', ':':
+		return true
+	}
+	return false
+}
+
+// errorHere is a syntax error at the next byte.
+func (sc *scanner) errorHere(msg string) error {
+	return &LineError{Source: sc.name, Line: sc.line, Column: sc.col, Err: errors.New(msg)}
+}
+
+// endError turns io.EOF inside an array into a syntax error.
+func (sc *scanner) endError(err error, msg string) error {
+	if errors.Is(err, io.EOF) {
+		return &LineError{Source: sc.name, Line: sc.line, Err: errors.New("unexpected end of input: " + msg)}
+	}
+	return err
 }
 
 // record converts one JSON value into a Record.
-func (rd *reader) record(raw json.RawMessage, line int) Record {
+func (rd *Reader) record(raw json.RawMessage, line int) Record {
 	rec := Record{Source: rd.name, Line: line}
 	t, err := rd.decode(raw)
 	if err != nil {
@@ -310,7 +623,7 @@ func (rd *reader) record(raw json.RawMessage, line int) Record {
 }
 
 // decode reads an MLflow trace object, or converts a flat record.
-func (rd *reader) decode(raw json.RawMessage) (*Trace, error) {
+func (rd *Reader) decode(raw json.RawMessage) (*Trace, error) {
 	if wantKind(raw, '{') != nil {
 		return nil, fmt.Errorf("got %s, want an object (an MLflow trace or a flat record)", jsonKind(raw))
 	}
@@ -319,14 +632,24 @@ func (rd *reader) decode(raw json.RawMessage) (*Trace, error) {
 		return nil, err
 	}
 	if _, ok := keys["info"]; !ok {
-		return flatTrace(raw, keys, rd.cfg)
+		t, err := flatTrace(raw, keys, rd.cfg)
+		if err != nil {
+			return nil, err
+		}
+		if err := CheckID(t.Info.TraceID); err != nil {
+			return nil, err
+		}
+		return t, nil
 	}
 	t := new(Trace)
-	if err := t.UnmarshalJSON(raw); err != nil {
+	if err := t.decode(objectDecoderOf(keys)); err != nil {
 		return nil, err
 	}
 	if t.Info.TraceID == "" {
 		return nil, errors.New("trace has no info.trace_id")
+	}
+	if err := CheckID(t.Info.TraceID); err != nil {
+		return nil, err
 	}
 	return t, nil
 }
@@ -376,4 +699,20 @@ func position(b []byte, off int) (line, col int) {
 func column(line []byte, offset int) int {
 	_, col := position(line, offset-1)
 	return col
+}
+
+// CheckID reports whether id can name a trace: it must be non-empty, valid
+// UTF-8 and free of spaces and control characters. The store refuses
+// traces with other IDs; [Reader] reports them as bad records.
+func CheckID(id string) error {
+	if id == "" {
+		return errors.New("empty trace id")
+	}
+	if !utf8.ValidString(id) {
+		return fmt.Errorf("trace id %q is not valid UTF-8", id)
+	}
+	if strings.IndexFunc(id, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		return fmt.Errorf("trace id %q contains a space or control character", id)
+	}
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -45,63 +46,167 @@ func ParseFormat(s string) (Format, error) {
 }
 
 // Write writes traces to w in format. JSON is written without escaping <,
-// > and &.
+// > and &. It is [NewWriter] with every trace written in turn.
 func Write(w io.Writer, traces []*Trace, format Format) error {
+	tw, err := NewWriter(w, format)
+	if err != nil {
+		return err
+	}
 	for i, t := range traces {
 		if t == nil {
 			return fmt.Errorf("write traces: trace %d is nil", i)
 		}
 	}
-	bw := bufio.NewWriter(w)
-	var err error
-	switch format {
-	case FormatJSON:
-		err = writePretty(bw, traces)
-	case FormatMLflow:
-		if len(traces) == 1 {
-			err = writePretty(bw, traces[0])
-		} else {
-			err = writePretty(bw, traces)
+	for _, t := range traces {
+		if err := tw.Write(t); err != nil {
+			return err
 		}
-	case FormatJSONL:
-		enc := json.NewEncoder(bw)
-		enc.SetEscapeHTML(false)
-		for _, t := range traces {
-			if err = enc.Encode(t); err != nil {
-				err = fmt.Errorf("trace %s: %w", t.Info.TraceID, err)
-				break
-			}
-		}
-	case FormatFlat:
-		for _, t := range traces {
-			var line []byte
-			if line, err = t.flatJSON(); err != nil {
-				err = fmt.Errorf("trace %s: %w", t.Info.TraceID, err)
-				break
-			}
-			bw.Write(line)
-			bw.WriteByte('\n')
-		}
-	default:
-		_, err = ParseFormat(string(format))
 	}
-	if err != nil {
-		return fmt.Errorf("write traces as %s: %w", format, err)
+	return tw.Close()
+}
+
+// Writer writes traces one at a time, so that exporting a store needs
+// memory for one trace, not all of them. The output is the same as
+// [Write]'s for the same traces; it is complete only once [Writer.Close]
+// returned nil.
+type Writer struct {
+	bw     *bufio.Writer
+	format Format
+	n      int    // traces written
+	held   *Trace // FormatMLflow: the first trace, until a second one comes
+	buf    bytes.Buffer
+	err    error
+}
+
+// NewWriter returns a Writer of traces to w in format.
+func NewWriter(w io.Writer, format Format) (*Writer, error) {
+	if _, err := ParseFormat(string(format)); err != nil {
+		return nil, fmt.Errorf("write traces as %s: %w", format, err)
 	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("write traces: %w", err)
+	return &Writer{bw: bufio.NewWriterSize(w, 64<<10), format: format}, nil
+}
+
+// Write writes one trace.
+func (w *Writer) Write(t *Trace) error {
+	if w.err != nil {
+		return w.err
+	}
+	if t == nil {
+		return fmt.Errorf("write traces: trace %d is nil", w.n)
+	}
+	if err := w.write(t); err != nil {
+		w.err = fmt.Errorf("write traces as %s: trace %s: %w", w.format, t.Info.TraceID, err)
+		return w.err
 	}
 	return nil
 }
 
-func writePretty(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	if traces, ok := v.([]*Trace); ok && traces == nil {
-		v = []*Trace{}
+func (w *Writer) write(t *Trace) error {
+	defer func() { w.n++ }()
+	switch w.format {
+	case FormatJSONL:
+		b, err := encodeJSON(&w.buf, t, false, "")
+		if err != nil {
+			return err
+		}
+		_, err = w.bw.Write(b)
+		return err
+	case FormatFlat:
+		line, err := t.flatJSON()
+		if err != nil {
+			return err
+		}
+		w.bw.Write(line)
+		return w.bw.WriteByte('\n')
+	case FormatMLflow:
+		switch w.n {
+		case 0:
+			w.held = t
+			return nil
+		case 1:
+			held := w.held
+			w.held = nil
+			if err := w.element(held, 0); err != nil {
+				return err
+			}
+		}
+		return w.element(t, 1)
+	default: // FormatJSON
+		return w.element(t, w.n)
 	}
-	return enc.Encode(v)
+}
+
+// element writes t as element i of a pretty-printed array.
+func (w *Writer) element(t *Trace, i int) error {
+	b, err := encodeJSON(&w.buf, t, true, "  ")
+	if err != nil {
+		return err
+	}
+	if i == 0 {
+		w.bw.WriteString("[\n  ")
+	} else {
+		w.bw.WriteString(",\n  ")
+	}
+	_, err = w.bw.Write(bytes.TrimSuffix(b, []byte("\n")))
+	return err
+}
+
+// Close finishes the output (the end of an array) and flushes it. It does
+// not close the underlying writer.
+func (w *Writer) Close() error {
+	if w.err != nil {
+		return w.err
+	}
+	err := w.finish()
+	if err == nil {
+		err = w.bw.Flush()
+	}
+	if err != nil {
+		w.err = fmt.Errorf("write traces: %w", err)
+		return w.err
+	}
+	w.err = errors.New("write traces: writer is closed")
+	return nil
+}
+
+func (w *Writer) finish() error {
+	switch w.format {
+	case FormatMLflow:
+		if w.n == 1 {
+			b, err := encodeJSON(&w.buf, w.held, true, "")
+			if err != nil {
+				return fmt.Errorf("trace %s: %w", w.held.Info.TraceID, err)
+			}
+			w.held = nil
+			_, err = w.bw.Write(b)
+			return err
+		}
+		fallthrough
+	case FormatJSON:
+		if w.n == 0 {
+			_, err := w.bw.WriteString("[]\n")
+			return err
+		}
+		_, err := w.bw.WriteString("\n]\n")
+		return err
+	}
+	return nil
+}
+
+// encodeJSON encodes v into buf, without escaping <, > and &: compact, or
+// pretty: indented by two spaces, every line after the first starting with
+// prefix. The result ends with a newline and is valid until the next call.
+func encodeJSON(buf *bytes.Buffer, v any, pretty bool, prefix string) ([]byte, error) {
+	buf.Reset()
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if pretty {
+		enc.SetIndent(prefix, "  ")
+	}
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // flatJSON renders the trace as one flat record, compact.

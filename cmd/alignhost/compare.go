@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -285,24 +286,9 @@ func checkReportDir(path string) error {
 }
 
 // writeHTMLReport writes the page to path through a temporary file, so that
-// a failure leaves no half-written report.
+// a failure leaves no half-written report, with mode 0600 (see outputMode).
 func writeHTMLReport(path string, page *report.Page) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write html report %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := report.WriteHTML(tmp, page); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write html report %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write html report %s: %w", path, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("write html report %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := writeFileAtomic(path, func(w io.Writer) error { return report.WriteHTML(w, page) }); err != nil {
 		return fmt.Errorf("write html report %s: %w", path, err)
 	}
 	return nil

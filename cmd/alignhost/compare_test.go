@@ -223,6 +223,10 @@ func TestCompareEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The report holds what the private store holds (issue 9, defect 11).
+	if fi, err := os.Stat(page); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("report mode = %v (%v), want 0600", fi.Mode().Perm(), err)
+	}
 	html := string(b)
 	if !strings.HasPrefix(html, "<!DOCTYPE html>") || strings.Count(html, "<svg") < 4 {
 		t.Errorf("the report is not an HTML page with charts:\n%.500s", html)

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"iter"
 	"os"
 	"slices"
 	"strings"
@@ -106,13 +108,6 @@ transaction: a bad row (unknown trace, value not allowed) changes nothing unless
 				return fmt.Errorf("import feedback: %w", err)
 			}
 			defer f.Close()
-			rows, err := trace.ReadFeedback(f, args[0])
-			if err != nil {
-				return err
-			}
-			if len(rows) == 0 {
-				fmt.Fprintf(a.stderr, "note: %s holds no feedback rows\n", args[0])
-			}
 			st, err := a.existingStore(ctx)
 			if err != nil {
 				return err
@@ -121,53 +116,37 @@ transaction: a bad row (unknown trace, value not allowed) changes nothing unless
 			if err != nil {
 				return err
 			}
-			now := time.Now()
-			var problems []rowProblem
-			var batch []store.AssessmentRow
-			for _, r := range rows {
-				if r.Err != nil {
-					problems = append(problems, rowProblem{Source: args[0], Line: r.Line, Reason: rowReason(r.Err)})
-					continue
-				}
-				src := r.SourceID
-				if src == "" {
-					src = a.defaultSourceID(sourceID)
-				}
-				at := r.Time
-				if at.IsZero() {
-					at = now
-				}
-				as, err := humanFeedback(j, name, r.TraceID, r.Value, r.Rationale, src, at)
-				if err != nil {
-					problems = append(problems, rowProblem{Source: args[0], Line: r.Line, Reason: err.Error()})
-					continue
-				}
-				batch = append(batch, store.AssessmentRow{Line: r.Line, Assessment: as})
+			src := &feedbackFile{app: a, st: st, judge: j, name: name, source: args[0], sourceID: sourceID,
+				stopAtBadRow: !skipBad, reader: trace.NewFeedbackReader(f, args[0]), now: time.Now()}
+			res, err := st.LogAssessmentSeq(ctx, src.rows(ctx), store.LogOptions{SkipInvalid: skipBad, SupersedeSameSource: true})
+			if errors.Is(err, errBadRow) {
+				slices.SortStableFunc(src.problems.list, func(x, y rowProblem) int { return cmp.Compare(x.Line, y.Line) })
+				return a.rejectAll(src.problems.list, src.problems.total)
 			}
-			batch, problems, err = dropUnknownTraces(ctx, st, args[0], batch, problems)
 			if err != nil {
-				return err
-			}
-			if len(problems) > 0 && !skipBad {
-				return a.rejectAll(problems)
-			}
-			res, err := st.LogAssessments(ctx, batch, store.LogOptions{SkipInvalid: skipBad, SupersedeSameSource: true})
-			if err != nil {
+				if src.err != nil {
+					return src.err
+				}
 				return fmt.Errorf("import feedback %s: %w (nothing was imported)", args[0], err)
 			}
-			for _, r := range res.Rejected {
-				problems = append(problems, rowProblem{Source: args[0], Line: r.Line, Reason: r.Reason})
+			if src.n == 0 {
+				fmt.Fprintf(a.stderr, "note: %s holds no feedback rows\n", args[0])
 			}
-			a.reportProblems(problems)
+			for _, r := range res.Rejected {
+				src.problems.add(rowProblem{Source: args[0], Line: r.Line, Reason: r.Reason})
+			}
+			problems := src.problems.list
+			slices.SortStableFunc(problems, func(x, y rowProblem) int { return cmp.Compare(x.Line, y.Line) })
+			a.reportProblems(problems, src.problems.total)
 			if a.jsonOut {
-				return a.printJSON(map[string]any{"name": name, "added": res.Added, "updated": res.Updated, "unchanged": res.Unchanged, "superseded": res.Superseded, "rejected": problems})
+				return a.printJSON(map[string]any{"name": name, "added": res.Added, "updated": res.Updated, "unchanged": res.Unchanged, "superseded": res.Superseded, "rejected": problems, "rejected_count": src.problems.total})
 			}
 			fmt.Fprintf(a.stdout, "recorded %d %s feedback rows (%d new, %d updated, %d unchanged)", res.Added+res.Updated+res.Unchanged, name, res.Added, res.Updated, res.Unchanged)
 			if res.Superseded > 0 {
 				fmt.Fprintf(a.stdout, " (%d replaced earlier feedback by the same person)", res.Superseded)
 			}
-			if len(problems) > 0 {
-				fmt.Fprintf(a.stdout, "; %d bad rows skipped", len(problems))
+			if src.problems.total > 0 {
+				fmt.Fprintf(a.stdout, "; %d bad rows skipped", src.problems.total)
 			}
 			fmt.Fprintln(a.stdout)
 			return nil
@@ -232,36 +211,124 @@ func (a *app) feedbackLogCommand() *cobra.Command {
 	return cmd
 }
 
-// dropUnknownTraces moves the rows of batch whose trace is not in the store
-// to problems, in line order, so that an import without --skip-bad-rows
-// reports every bad row, not only those found before the store is asked.
-func dropUnknownTraces(ctx context.Context, st *store.Store, source string, batch []store.AssessmentRow, problems []rowProblem) ([]store.AssessmentRow, []rowProblem, error) {
-	if len(batch) == 0 {
-		return batch, problems, nil
+// feedbackChunk is how many feedback rows are checked against the store
+// at a time.
+const feedbackChunk = 1000
+
+// feedbackFile streams the rows of a feedback file as assessments, noting
+// bad rows: malformed, not allowed by the judge, or for a trace the store
+// does not have.
+type feedbackFile struct {
+	app          *app
+	st           *store.Store
+	judge        *judge.Judge
+	name         string
+	source       string // the file, for messages
+	sourceID     string // --source-id
+	stopAtBadRow bool
+	reader       *trace.FeedbackReader
+	now          time.Time
+
+	n        int // rows read
+	problems problemList
+	err      error // the file-level error that ended reading
+}
+
+// rows yields the good rows, a chunk at a time. Without skipping, the
+// first bad row stops yielding, reading goes on to find the others, and
+// the sequence ends with errBadRow.
+func (ff *feedbackFile) rows(ctx context.Context) iter.Seq2[store.AssessmentRow, error] {
+	return func(yield func(store.AssessmentRow, error) bool) {
+		var chunk []store.AssessmentRow
+		for {
+			r, err := ff.reader.Next()
+			end := errors.Is(err, io.EOF)
+			if err != nil && !end {
+				ff.err = err
+				yield(store.AssessmentRow{}, err)
+				return
+			}
+			if !end {
+				ff.n++
+				if as, ok := ff.assessment(r); ok {
+					chunk = append(chunk, as)
+				}
+			}
+			if len(chunk) == feedbackChunk || (end && len(chunk) > 0) {
+				kept, err := ff.knownTraces(ctx, chunk)
+				if err != nil {
+					ff.err = err
+					yield(store.AssessmentRow{}, err)
+					return
+				}
+				for _, row := range kept {
+					if ff.stopAtBadRow && ff.problems.total > 0 {
+						break
+					}
+					if !yield(row, nil) {
+						return
+					}
+				}
+				chunk = chunk[:0]
+			}
+			if end {
+				if ff.stopAtBadRow && ff.problems.total > 0 {
+					yield(store.AssessmentRow{}, errBadRow)
+				}
+				return
+			}
+		}
 	}
-	ids := make([]string, 0, len(batch))
-	for _, r := range batch {
+}
+
+// assessment converts one row, or notes why it cannot.
+func (ff *feedbackFile) assessment(r trace.FeedbackRow) (store.AssessmentRow, bool) {
+	if r.Err != nil {
+		ff.problems.add(rowProblem{Source: ff.source, Line: r.Line, Reason: rowReason(r.Err)})
+		return store.AssessmentRow{}, false
+	}
+	src := r.SourceID
+	if src == "" {
+		src = ff.app.defaultSourceID(ff.sourceID)
+	}
+	at := r.Time
+	if at.IsZero() {
+		at = ff.now
+	}
+	as, err := humanFeedback(ff.judge, ff.name, r.TraceID, r.Value, r.Rationale, src, at)
+	if err != nil {
+		ff.problems.add(rowProblem{Source: ff.source, Line: r.Line, Reason: err.Error()})
+		return store.AssessmentRow{}, false
+	}
+	return store.AssessmentRow{Line: r.Line, Assessment: as}, true
+}
+
+// knownTraces returns the rows of chunk whose trace is in the store and
+// notes the others, so that an import without --skip-bad-rows reports
+// every bad row, not only the first the store refuses.
+func (ff *feedbackFile) knownTraces(ctx context.Context, chunk []store.AssessmentRow) ([]store.AssessmentRow, error) {
+	ids := make([]string, 0, len(chunk))
+	for _, r := range chunk {
 		ids = append(ids, r.Assessment.TraceID)
 	}
-	found, err := st.TraceSummaries(ctx, store.TraceQuery{IDs: ids})
+	known := make(map[string]bool, len(chunk))
+	found, err := ff.st.TraceSummaries(ctx, store.TraceQuery{IDs: ids})
 	if err != nil {
-		return nil, nil, fmt.Errorf("import feedback %s: look up traces: %w", source, err)
+		return nil, fmt.Errorf("import feedback %s: look up traces: %w", ff.source, err)
 	}
-	known := make(map[string]bool, len(found))
-	for _, s := range found {
-		known[s.TraceID] = true
+	for _, t := range found {
+		known[t.TraceID] = true
 	}
-	kept := batch[:0]
-	for _, r := range batch {
+	kept := chunk[:0:0]
+	for _, r := range chunk {
 		if known[r.Assessment.TraceID] {
 			kept = append(kept, r)
 			continue
 		}
-		problems = append(problems, rowProblem{Source: source, Line: r.Line,
+		ff.problems.add(rowProblem{Source: ff.source, Line: r.Line,
 			Reason: fmt.Sprintf("trace %s is not in the store", r.Assessment.TraceID)})
 	}
-	slices.SortStableFunc(problems, func(x, y rowProblem) int { return cmp.Compare(x.Line, y.Line) })
-	return kept, problems, nil
+	return kept, nil
 }
 
 // parseCLIValue reads a command-line value as JSON when it is a JSON number,

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -65,27 +68,151 @@ func rowReason(err error) string {
 	return reason
 }
 
-// reportProblems prints rejected rows to stderr, at most maxReportedRows.
-func (a *app) reportProblems(problems []rowProblem) {
+// reportProblems prints rejected rows to stderr, at most maxReportedRows;
+// total counts them all (problems may hold only the first ones).
+func (a *app) reportProblems(problems []rowProblem, total int) {
 	for i, p := range problems {
 		if i == maxReportedRows {
-			fmt.Fprintf(a.stderr, "  … and %d more\n", len(problems)-maxReportedRows)
 			break
 		}
 		fmt.Fprintf(a.stderr, "  %s\n", termtext.Line(p.String()))
+	}
+	if total > min(len(problems), maxReportedRows) {
+		fmt.Fprintf(a.stderr, "  … and %d more\n", total-min(len(problems), maxReportedRows))
 	}
 }
 
 // rejectAll reports input with bad rows when skipping was not asked for:
 // one bad row is the error itself; several are listed on stderr first and
 // the error counts them.
-func (a *app) rejectAll(problems []rowProblem) error {
+func (a *app) rejectAll(problems []rowProblem, total int) error {
 	const advice = "nothing was imported (pass --skip-bad-rows to import the other rows)"
-	if len(problems) == 1 {
+	if total == 1 {
 		return fmt.Errorf("%s; %s", problems[0], advice)
 	}
-	a.reportProblems(problems)
-	return fmt.Errorf("%d bad rows, the first %s; %s", len(problems), problems[0], advice)
+	a.reportProblems(problems, total)
+	return fmt.Errorf("%d bad rows, the first %s; %s", total, problems[0], advice)
+}
+
+// maxKeptProblems caps how many bad rows are kept for the report; the rest
+// are only counted, so a file of bad rows does not fill memory.
+const maxKeptProblems = 10000
+
+// problemList is the bad rows of an import: the first maxKeptProblems,
+// and how many there were.
+type problemList struct {
+	list  []rowProblem
+	total int
+}
+
+func (l *problemList) add(p rowProblem) {
+	l.total++
+	if len(l.list) < maxKeptProblems {
+		l.list = append(l.list, p)
+	}
+}
+
+// errBadRow stops an import at the first bad row when bad rows are not
+// skipped; the caller reads on to report them all.
+var errBadRow = errors.New("bad row")
+
+// traceFiles streams the traces of several files, one record at a time,
+// noting bad records.
+type traceFiles struct {
+	paths        []string
+	opts         []trace.ReadOption
+	stopAtBadRow bool
+	stderr       io.Writer
+
+	problems problemList
+	traces   int   // traces yielded
+	err      error // the file-level error that ended reading
+
+	next   int // index of the next file to open
+	file   *os.File
+	reader *trace.Reader
+	count  int // records of the current file
+}
+
+// record returns the next record of the files, or false at the end or on
+// a file-level error (in tf.err).
+func (tf *traceFiles) record() (trace.Record, bool) {
+	for {
+		if tf.reader == nil {
+			if tf.next == len(tf.paths) {
+				return trace.Record{}, false
+			}
+			path := tf.paths[tf.next]
+			tf.next++
+			f, err := os.Open(path)
+			if err != nil {
+				tf.err = fmt.Errorf("read traces: %w", err)
+				return trace.Record{}, false
+			}
+			tf.file, tf.reader, tf.count = f, trace.NewReader(f, filepath.Base(path), tf.opts...), 0
+		}
+		rec, err := tf.reader.Next()
+		if err == nil {
+			tf.count++
+			return rec, true
+		}
+		if !errors.Is(err, io.EOF) {
+			tf.err = err
+			return trace.Record{}, false
+		}
+		if tf.count == 0 {
+			fmt.Fprintf(tf.stderr, "note: %s holds no traces\n", tf.file.Name())
+		}
+		tf.close()
+	}
+}
+
+// all yields the good traces; a bad one is noted and, with stopAtBadRow,
+// ends the sequence with errBadRow.
+func (tf *traceFiles) all() iter.Seq2[*trace.Trace, error] {
+	return func(yield func(*trace.Trace, error) bool) {
+		for {
+			rec, ok := tf.record()
+			if !ok {
+				if tf.err != nil {
+					yield(nil, tf.err)
+				}
+				return
+			}
+			if rec.Err != nil {
+				tf.problems.add(recordProblem(rec))
+				if tf.stopAtBadRow {
+					yield(nil, errBadRow)
+					return
+				}
+				continue
+			}
+			tf.traces++
+			if !yield(rec.Trace, nil) {
+				return
+			}
+		}
+	}
+}
+
+// drain reads the rest of the files for their bad rows.
+func (tf *traceFiles) drain() error {
+	for {
+		rec, ok := tf.record()
+		if !ok {
+			return tf.err
+		}
+		if rec.Err != nil {
+			tf.problems.add(recordProblem(rec))
+		}
+	}
+}
+
+func (tf *traceFiles) close() {
+	if tf.file != nil {
+		tf.file.Close()
+		tf.file, tf.reader = nil, nil
+	}
 }
 
 func (a *app) tracesImportCommand() *cobra.Command {
@@ -95,10 +222,12 @@ func (a *app) tracesImportCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "import FILE...",
 		Short: "Import traces from MLflow JSON, JSON Lines or flat JSON Lines files",
-		Long: `Import traces into an experiment. Every file is read first; the import is one
-transaction: a file with a bad row changes nothing unless --skip-bad-rows is
-given, and then every rejected row is reported with its line number and reason.
-Importing the same traces again is idempotent.
+		Long: `Import traces into an experiment. The import is one
+transaction as far as anyone can see: the files are read one trace at a time
+and staged in chunks (other commands can write to the store meanwhile), then
+published at once. A file with a bad row changes nothing unless --skip-bad-rows
+is given, and then every rejected row is reported with its line number and
+reason. Importing the same traces again is idempotent.
 
 --map reads flat JSON Lines whose columns have other names, e.g. HaluEval:
   --map trace_id=ID --map inputs=user_query --map outputs=chatgpt_response \
@@ -116,47 +245,45 @@ Importing the same traces again is idempotent.
 				}
 				opts = append(opts, trace.WithMapping(m))
 			}
-			var traces []*trace.Trace
-			var problems []rowProblem
 			for _, path := range args {
-				records, err := trace.ReadFile(path, opts...)
-				if err != nil {
-					return err
+				if _, err := os.Stat(path); err != nil {
+					return fmt.Errorf("read traces: %w", err)
 				}
-				if len(records) == 0 {
-					fmt.Fprintf(a.stderr, "note: %s holds no traces\n", path)
-				}
-				for _, r := range records {
-					if r.Err != nil {
-						problems = append(problems, recordProblem(r))
-						continue
-					}
-					traces = append(traces, r.Trace)
-				}
-			}
-			if len(problems) > 0 {
-				if !skipBad {
-					return a.rejectAll(problems)
-				}
-				a.reportProblems(problems)
 			}
 			st, err := a.openStore(ctx)
 			if err != nil {
 				return err
 			}
 			exp := a.experiment(experiment)
+			src := &traceFiles{paths: args, opts: opts, stopAtBadRow: !skipBad, stderr: a.stderr}
+			defer src.close()
 			started := time.Now()
-			res, err := st.ImportTraces(ctx, exp, traces)
+			res, err := st.ImportTraceSeq(ctx, exp, src.all())
+			if errors.Is(err, errBadRow) {
+				// Read on, to report every bad row.
+				if err := src.drain(); err != nil {
+					return err
+				}
+				return a.rejectAll(src.problems.list, src.problems.total)
+			}
 			if err != nil {
+				if src.err != nil {
+					return src.err
+				}
 				return fmt.Errorf("import traces into %q: %w (nothing was imported)", exp, err)
 			}
+			problems := src.problems.list
+			if len(problems) > 0 {
+				a.reportProblems(problems, src.problems.total)
+			}
 			if a.jsonOut {
-				return a.printJSON(map[string]any{"experiment": exp, "result": res, "rejected": problems})
+				return a.printJSON(map[string]any{"experiment": exp, "result": res, "rejected": problems,
+					"rejected_count": src.problems.total})
 			}
 			fmt.Fprintf(a.stdout, "imported %d traces into experiment %q in %s: %d new, %d updated, %d unchanged, %d assessments",
-				len(traces), exp, time.Since(started).Round(time.Millisecond), res.Added, res.Updated, res.Unchanged, res.Assessments)
-			if len(problems) > 0 {
-				fmt.Fprintf(a.stdout, "; %d bad rows skipped", len(problems))
+				src.traces, exp, time.Since(started).Round(time.Millisecond), res.Added, res.Updated, res.Unchanged, res.Assessments)
+			if src.problems.total > 0 {
+				fmt.Fprintf(a.stdout, "; %d bad rows skipped", src.problems.total)
 			}
 			fmt.Fprintln(a.stdout)
 			return nil
@@ -309,31 +436,43 @@ trace per line, flat the flat JSON Lines form.`,
 				return err
 			}
 			q := store.TraceQuery{Experiment: experiment, IDs: args, WithFeedback: feedback, Limit: limit}
-			var traces []*trace.Trace
-			for t, err := range st.Traces(cmd.Context(), q) {
+			if len(args) > 0 {
+				// Check first, so that a missing trace writes nothing.
+				n, err := st.CountTraces(cmd.Context(), q)
 				if err != nil {
 					return err
 				}
-				traces = append(traces, t)
+				if n < len(args) {
+					return missingTraces(cmd.Context(), st, args)
+				}
 			}
-			if len(args) > 0 && len(traces) < len(args) {
-				return missingTraces(args, traces)
-			}
-			var w io.Writer = a.stdout
-			if output != "" && output != "-" {
-				file, err := os.Create(output)
+			n := 0
+			export := func(w io.Writer) error {
+				tw, err := trace.NewWriter(w, f)
 				if err != nil {
+					return err
+				}
+				for t, err := range st.Traces(cmd.Context(), q) {
+					if err != nil {
+						return err
+					}
+					if err := tw.Write(t); err != nil {
+						return err
+					}
+					n++
+				}
+				return tw.Close()
+			}
+			if output == "" || output == "-" {
+				if err := export(a.stdout); err != nil {
 					return fmt.Errorf("export: %w", err)
 				}
-				defer file.Close()
-				w = file
+				return nil
 			}
-			if err := trace.Write(w, traces, f); err != nil {
-				return fmt.Errorf("export: %w", err)
+			if err := writeFileAtomic(output, export); err != nil {
+				return fmt.Errorf("export to %s: %w (the file was not changed)", output, err)
 			}
-			if output != "" && output != "-" {
-				fmt.Fprintf(a.stderr, "exported %d traces to %s\n", len(traces), output)
-			}
+			fmt.Fprintf(a.stderr, "exported %d traces to %s\n", n, output)
 			return nil
 		},
 	}
@@ -345,10 +484,14 @@ trace per line, flat the flat JSON Lines form.`,
 	return cmd
 }
 
-func missingTraces(want []string, got []*trace.Trace) error {
-	have := make(map[string]bool, len(got))
-	for _, t := range got {
-		have[t.Info.TraceID] = true
+func missingTraces(ctx context.Context, st *store.Store, want []string) error {
+	found, err := st.TraceSummaries(ctx, store.TraceQuery{IDs: want})
+	if err != nil {
+		return err
+	}
+	have := make(map[string]bool, len(found))
+	for _, t := range found {
+		have[t.TraceID] = true
 	}
 	var missing []string
 	for _, id := range want {
