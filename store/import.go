@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"database/sql/driver"
@@ -251,10 +252,17 @@ func stageTrace(ord int, t *trace.Trace) (stagedTrace, error) {
 	}
 	stripped := *t
 	stripped.Info.Assessments = nil
-	traceJSON, err := json.Marshal(&stripped)
+	// The bytes json.Marshal(&stripped) would store, in one pass instead of
+	// one per level of nesting: MarshalJSON's output is compact and valid,
+	// so only the HTML escaping of json.Marshal is left to apply.
+	compact, err := stripped.MarshalJSON()
 	if err != nil {
 		return stagedTrace{}, fmt.Errorf("encode trace: %w", err)
 	}
+	var escaped bytes.Buffer
+	escaped.Grow(len(compact) + len(compact)/64)
+	json.HTMLEscape(&escaped, compact)
+	traceJSON := escaped.Bytes()
 	info := &t.Info
 	st := stagedTrace{ord: ord, id: id, state: string(info.State), reqPreview: info.RequestPreview,
 		respPreview: info.ResponsePreview, json: traceJSON, assessments: rows}

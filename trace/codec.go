@@ -347,30 +347,180 @@ func (e *objectEncoder) intPtr(key string, v *int64) {
 	e.writeRaw(key, json.RawMessage(text))
 }
 
+// write writes key with the value v.
+//
+// The types of this package encode straight into the object, with no
+// second pass: encoding/json would validate and compact the output of
+// every MarshalJSON again at each level of nesting, so a span attribute
+// would be scanned once per level (most of an import's CPU). Their output
+// is compact by construction: every piece taken from the input (unknown
+// keys, the spelling of zero values, raw values) is compacted once, where
+// it is written.
 func (e *objectEncoder) write(key string, v any) {
 	if e.err != nil {
 		return
 	}
-	b, err := marshalJSON(v)
-	if err != nil {
+	e.key(key)
+	if err := appendValue(&e.buf, v); err != nil {
 		e.err = fmt.Errorf("%s: %w", key, err)
-		return
 	}
-	e.writeRaw(key, b)
 }
 
+// writeRaw writes key with raw, a JSON value from the input or made by
+// this package, compacted.
 func (e *objectEncoder) writeRaw(key string, raw []byte) {
 	if e.err != nil {
 		return
 	}
+	e.key(key)
+	if err := json.Compact(&e.buf, raw); err != nil {
+		e.err = fmt.Errorf("%s: %w", key, err)
+	}
+}
+
+// key starts the member key.
+func (e *objectEncoder) key(key string) {
 	if len(e.written) > 0 {
 		e.buf.WriteByte(',')
 	}
-	k, _ := marshalJSON(key)
-	e.buf.Write(k)
+	appendString(&e.buf, key)
 	e.buf.WriteByte(':')
-	e.buf.Write(raw)
 	e.written[key] = true
+}
+
+// appendValue writes v as JSON, as marshalJSON would.
+func appendValue(buf *bytes.Buffer, v any) error {
+	switch x := v.(type) {
+	case string:
+		appendString(buf, x)
+		return nil
+	case json.RawMessage:
+		if x == nil {
+			buf.WriteString("null")
+			return nil
+		}
+		return json.Compact(buf, x)
+	case map[string]json.RawMessage:
+		return appendMap(buf, x, func(buf *bytes.Buffer, raw json.RawMessage) error {
+			if len(raw) == 0 {
+				buf.WriteString("null")
+				return nil
+			}
+			return json.Compact(buf, raw)
+		})
+	case map[string]string:
+		return appendMap(buf, x, func(buf *bytes.Buffer, s string) error {
+			appendString(buf, s)
+			return nil
+		})
+	case []Span:
+		return appendList(buf, x)
+	case []Event:
+		return appendList(buf, x)
+	case []Assessment:
+		return appendList(buf, x)
+	case Info, Data, Status, Source, Timestamp:
+		return appendMarshaler(buf, x.(json.Marshaler))
+	case *Location:
+		return appendPointer(buf, x)
+	case *ExperimentLocation:
+		return appendPointer(buf, x)
+	case *Feedback:
+		return appendPointer(buf, x)
+	case *FeedbackError:
+		return appendPointer(buf, x)
+	case *Expectation:
+		return appendPointer(buf, x)
+	case *SerializedValue:
+		return appendPointer(buf, x)
+	}
+	b, err := marshalJSON(v)
+	if err != nil {
+		return err
+	}
+	buf.Write(b)
+	return nil
+}
+
+// appendMarshaler writes the output of one of this package's MarshalJSON
+// methods, which is compact and valid.
+func appendMarshaler(buf *bytes.Buffer, m json.Marshaler) error {
+	b, err := m.MarshalJSON()
+	if err != nil {
+		return err
+	}
+	buf.Write(b)
+	return nil
+}
+
+func appendPointer[T any, P interface {
+	*T
+	json.Marshaler
+}](buf *bytes.Buffer, p P) error {
+	if p == nil {
+		buf.WriteString("null")
+		return nil
+	}
+	return appendMarshaler(buf, p)
+}
+
+func appendList[T json.Marshaler](buf *bytes.Buffer, list []T) error {
+	if list == nil {
+		buf.WriteString("null")
+		return nil
+	}
+	buf.WriteByte('[')
+	for i, v := range list {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		if err := appendMarshaler(buf, v); err != nil {
+			return fmt.Errorf("[%d]: %w", i, err)
+		}
+	}
+	buf.WriteByte(']')
+	return nil
+}
+
+func appendMap[V any](buf *bytes.Buffer, m map[string]V, value func(*bytes.Buffer, V) error) error {
+	if m == nil {
+		buf.WriteString("null")
+		return nil
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	buf.WriteByte('{')
+	for i, k := range keys {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		appendString(buf, k)
+		buf.WriteByte(':')
+		if err := value(buf, m[k]); err != nil {
+			return fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	buf.WriteByte('}')
+	return nil
+}
+
+// appendString writes s as a JSON string exactly as encoding/json does
+// without HTML escaping; strings of plain printable ASCII, nearly every
+// key and most values, take the short path.
+func appendString(buf *bytes.Buffer, s string) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			b, _ := marshalJSON(s)
+			buf.Write(b)
+			return
+		}
+	}
+	buf.WriteByte('"')
+	buf.WriteString(s)
+	buf.WriteByte('"')
 }
 
 // extra writes the keys of extra not already written, in sorted order.
