@@ -36,6 +36,7 @@
 package termtext
 
 import (
+	"io"
 	"strings"
 	"unicode/utf8"
 )
@@ -203,4 +204,53 @@ func writeByte(b *strings.Builder, c byte) {
 	b.WriteString(`\x`)
 	b.WriteByte(hexDigits[c>>4])
 	b.WriteByte(hexDigits[c&0xf])
+}
+
+// JSONWriter applies [JSON] to JSON text streamed through it, for output
+// too large to hold, such as an export written to a terminal. A rune split
+// between two writes is held back until it is whole; [JSONWriter.Flush]
+// writes what is held at the end.
+type JSONWriter struct {
+	w    io.Writer
+	tail []byte
+}
+
+// NewJSONWriter returns a JSONWriter that writes to w.
+func NewJSONWriter(w io.Writer) *JSONWriter { return &JSONWriter{w: w} }
+
+// Write escapes p and writes it, less an incomplete rune at its end.
+func (jw *JSONWriter) Write(p []byte) (int, error) {
+	data := p
+	if len(jw.tail) > 0 {
+		data = append(jw.tail, p...)
+		jw.tail = nil
+	}
+	cut := len(data)
+	for i := len(data) - 1; i >= 0 && i >= len(data)-utf8.UTFMax; i-- {
+		if c := data[i]; c >= 0xc0 {
+			if !utf8.FullRune(data[i:]) {
+				cut = i
+			}
+			break
+		} else if c < utf8.RuneSelf {
+			break
+		}
+	}
+	if cut < len(data) {
+		jw.tail = append([]byte(nil), data[cut:]...)
+	}
+	if _, err := jw.w.Write(JSON(data[:cut])); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Flush writes the bytes held back, which are not a whole rune.
+func (jw *JSONWriter) Flush() error {
+	if len(jw.tail) == 0 {
+		return nil
+	}
+	_, err := jw.w.Write(JSON(jw.tail))
+	jw.tail = nil
+	return err
 }

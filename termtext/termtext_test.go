@@ -1,6 +1,7 @@
 package termtext_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"strings"
@@ -131,4 +132,27 @@ func FuzzJSON(f *testing.F) {
 			t.Fatalf("JSON(%s) = %s, which decodes to %q, want %q", raw, safe, got, want)
 		}
 	})
+}
+
+// TestJSONWriterMatchesJSON streams JSON text through a JSONWriter in
+// pieces of every size, so that runes are split between writes, and checks
+// the output is what JSON gives for the whole text.
+func TestJSONWriterMatchesJSON(t *testing.T) {
+	in := []byte("{\"a\":\"x\u202ey\u009bz\x7f\",\"b\":\"日本語\u2066\",\"c\":\"\u0085\"}")
+	want := termtext.JSON(in)
+	for size := 1; size <= len(in); size++ {
+		var out bytes.Buffer
+		jw := termtext.NewJSONWriter(&out)
+		for i := 0; i < len(in); i += size {
+			if _, err := jw.Write(in[i:min(i+size, len(in))]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := jw.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out.Bytes(), want) {
+			t.Fatalf("pieces of %d bytes: %q, want %q", size, out.Bytes(), want)
+		}
+	}
 }

@@ -131,6 +131,8 @@ func TestTraceCommandsEscapeControls(t *testing.T) {
 		{"traces show (invalid UTF-8)", []string{"traces", "show", "tr-00000000000000000000000000000009"}},
 		{"traces list --json", []string{"--json", "traces", "list"}},
 		{"traces show --json", []string{"--json", "traces", "show", id}},
+		{"traces export", []string{"traces", "export", id}},
+		{"traces export --format jsonl", []string{"traces", "export", "--format", "jsonl", id}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, errOut, code := c.run(tc.args...)
@@ -174,6 +176,18 @@ func TestTraceCommandsEscapeControls(t *testing.T) {
 		if have[k] != w {
 			t.Errorf("--json %s = %q, want %q", k, have[k], w)
 		}
+	}
+	// So is an export to standard output, though it escapes the controls.
+	exported, _, code := c.run("traces", "export", "--format", "jsonl", id)
+	if code != exitOK {
+		t.Fatalf("traces export: exit %d", code)
+	}
+	var fromExport trace.Trace
+	if err := json.Unmarshal([]byte(exported), &fromExport); err != nil {
+		t.Fatalf("export does not decode: %v", err)
+	}
+	if fromExport.Data.Spans[0].Name != "span0 "+hostile || fromExport.Info.Assessments[0].Rationale != "why "+hostile {
+		t.Errorf("export changed the text: span %q, rationale %q", fromExport.Data.Spans[0].Name, fromExport.Info.Assessments[0].Rationale)
 	}
 	in, err := got.Root().Inputs()
 	if m, _ := in.(map[string]any); err != nil || m["question"] != "q "+hostile {

@@ -464,10 +464,15 @@ trace per line, flat the flat JSON Lines form.`,
 				return tw.Close()
 			}
 			if output == "" || output == "-" {
-				if err := export(a.stdout); err != nil {
+				// Standard output may be a terminal: DEL, C1 and bidi
+				// controls from the data are written as JSON escapes,
+				// which decode to the same text. A file (-o) gets the
+				// bytes as they are.
+				jw := termtext.NewJSONWriter(a.stdout)
+				if err := export(jw); err != nil {
 					return fmt.Errorf("export: %w", err)
 				}
-				return nil
+				return jw.Flush()
 			}
 			if err := writeFileAtomic(output, export); err != nil {
 				return fmt.Errorf("export to %s: %w (the file was not changed)", output, err)
