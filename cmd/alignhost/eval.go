@@ -15,6 +15,7 @@ import (
 	"github.com/alignhost/alignhost/eval"
 	"github.com/alignhost/alignhost/llm"
 	"github.com/alignhost/alignhost/store"
+	"github.com/alignhost/alignhost/termtext"
 )
 
 func (a *app) evalCommand() *cobra.Command {
@@ -128,7 +129,7 @@ func (a *app) runEval(ctx context.Context, args evalArgs) (err error) {
 			return err
 		}
 		if line := resumeLine(ri); line != "" {
-			fmt.Fprintln(a.stderr, line)
+			fmt.Fprintln(a.stderr, termtext.Line(line))
 		}
 	}
 	sum, runErr := ev.Run(ctx, eval.RunSpec{
@@ -168,15 +169,15 @@ func (a *app) runEval(ctx context.Context, args evalArgs) (err error) {
 // printSummary writes a run's summary as a table.
 func (a *app) printSummary(s *eval.RunSummary, retries int) {
 	w := a.stdout
-	fmt.Fprintf(w, "eval %s@%d with %s (run %d): %s in %s\n", s.Judge, s.Version, s.Model, s.ID, s.Status,
+	fmt.Fprintf(w, "eval %s@%d with %s (run %d): %s in %s\n", termtext.Line(s.Judge), s.Version, termtext.Line(s.Model), s.ID, s.Status,
 		s.Wall().Round(time.Millisecond))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row := func(label string, value any, note string) {
 		if note == "" {
-			fmt.Fprintf(tw, "  %s\t%v\n", label, value)
+			fmt.Fprintf(tw, "  %s\t%s\n", label, termtext.Line(fmt.Sprint(value)))
 			return
 		}
-		fmt.Fprintf(tw, "  %s\t%v\t%s\n", label, value, note)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", label, termtext.Line(fmt.Sprint(value)), termtext.Line(note))
 	}
 	cached := ""
 	if s.Cached > 0 {
@@ -214,7 +215,7 @@ func (a *app) printSummary(s *eval.RunSummary, retries int) {
 	}
 	fmt.Fprintln(w, "errors:")
 	for _, e := range s.ErrorSamples {
-		fmt.Fprintf(w, "  trace %s: %s: %s\n", e.TraceID, e.Code, oneLine(e.Message))
+		fmt.Fprintf(w, "  trace %s: %s: %s\n", termtext.Line(e.TraceID), termtext.Line(e.Code), oneLine(e.Message))
 	}
 	if s.Failed > len(s.ErrorSamples) {
 		fmt.Fprintf(w, "  … and %d more\n", s.Failed-len(s.ErrorSamples))
