@@ -30,6 +30,11 @@ const FileName = "alignhost.toml"
 type Config struct {
 	// Store is the path of the SQLite store.
 	Store string `toml:"store"`
+	// StoreLockTimeout is how long a write waits for another process's
+	// write lock on the store before it fails, as a duration string ("2m").
+	// Zero: the store's default (one minute). ALIGNHOST_LOCK_TIMEOUT
+	// overrides it.
+	StoreLockTimeout time.Duration `toml:"store_lock_timeout"`
 	// DefaultModel is the model URI of judges that name none.
 	DefaultModel string `toml:"default_model"`
 	// Experiment is the experiment that commands use when --experiment is
@@ -228,6 +233,12 @@ func (c Config) Validate() error {
 				return fmt.Errorf("provider %q: header %q would put a credential in the config file; name the environment variable in api_key_env instead", name, h)
 			}
 		}
+	}
+	switch d := c.StoreLockTimeout; {
+	case d < 0:
+		return fmt.Errorf("store_lock_timeout must not be negative")
+	case d > 0 && d < time.Millisecond:
+		return fmt.Errorf("store_lock_timeout of %s is below a millisecond; write it as a string, such as store_lock_timeout = \"2m\"", d)
 	}
 	if c.Align.EmbeddingDimensions < 0 {
 		return fmt.Errorf("align.embedding_dimensions must not be negative")

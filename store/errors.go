@@ -28,15 +28,16 @@ var ErrLocked = errors.New("store is locked by another writer")
 type LockError struct {
 	// Path is the store file.
 	Path string
-	// Waited is how long the write waited.
-	Waited time.Duration
+	// Waited is how long the write waited, and Timeout the lock timeout
+	// it waited under.
+	Waited, Timeout time.Duration
 	// Err is SQLite's error (SQLITE_BUSY or SQLITE_LOCKED).
 	Err error
 }
 
 func (e *LockError) Error() string {
-	return fmt.Sprintf("store %s is locked by another writer: gave up after waiting %s for the write lock (%v)",
-		e.Path, e.Waited.Round(time.Millisecond), e.Err)
+	return fmt.Sprintf("store %s is locked by another writer: gave up after waiting %s for the write lock (lock timeout %s; %v)",
+		e.Path, e.Waited.Round(time.Millisecond), e.Timeout, e.Err)
 }
 
 // Is reports whether target is [ErrLocked].

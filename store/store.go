@@ -348,7 +348,7 @@ func (s *Store) lockError(err error, waited time.Duration) error {
 	if err == nil || !isBusy(err) {
 		return err
 	}
-	return &LockError{Path: s.path, Waited: waited, Err: err}
+	return &LockError{Path: s.path, Waited: waited, Timeout: s.lockTimeout, Err: err}
 }
 
 // isBusy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED (with

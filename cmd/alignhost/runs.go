@@ -21,6 +21,9 @@ const lockTimeoutEnv = "ALIGNHOST_LOCK_TIMEOUT"
 // storeOptions are the options every command opens the store with.
 func (a *app) storeOptions() ([]store.Option, error) {
 	opts := []store.Option{store.WithLogger(a.logger)}
+	if d := a.cfg.StoreLockTimeout; d > 0 {
+		opts = append(opts, store.WithLockTimeout(d))
+	}
 	if v := a.getenv(lockTimeoutEnv); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"strings"
 	"testing"
 	"time"
@@ -73,4 +74,40 @@ func TestThousands(t *testing.T) {
 			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
 		}
 	}
+}
+
+// TestLockTimeoutFromTheConfig holds the store's write lock from another
+// connection: a write gives up under store_lock_timeout from alignhost.toml,
+// and ALIGNHOST_LOCK_TIMEOUT overrides it.
+func TestLockTimeoutFromTheConfig(t *testing.T) {
+	c := newCLI(t)
+	c.ok("judges", "create", c.write("helpful.toml", helpfulJudge))
+	cfg := c.write("alignhost.toml", "store_lock_timeout = \"150ms\"\n")
+	db, err := sql.Open("sqlite", "file:"+c.store+"?_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tx, err := db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec("DELETE FROM eval_claims WHERE 0"); err != nil {
+		t.Fatal(err)
+	}
+	register := []string{"--config", cfg, "judges", "create", c.write("helpful2.toml", helpfulJudge)}
+	errOut := c.fail(exitFailure, register...)
+	if !strings.Contains(errOut, "is locked by another writer") || !strings.Contains(errOut, "lock timeout 150ms") {
+		t.Errorf("under store_lock_timeout: %s", errOut)
+	}
+	c.env[lockTimeoutEnv] = "120ms"
+	errOut = c.fail(exitFailure, register...)
+	if !strings.Contains(errOut, "lock timeout 120ms") {
+		t.Errorf("under %s: %s", lockTimeoutEnv, errOut)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	c.ok(register...)
 }
