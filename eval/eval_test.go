@@ -307,7 +307,9 @@ func TestEvaluateModelFailures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := srv.Calls(); got != tc.wantCalls {
+			// An attempt that times out may never reach a loaded server, so
+			// a hanging endpoint can see fewer calls than were attempted.
+			if got := srv.Calls(); got != tc.wantCalls && !(tc.wantCode == eval.CodeTimeout && got >= 1 && got <= tc.wantCalls) {
 				t.Errorf("server calls = %d, want %d", got, tc.wantCalls)
 			}
 			if tc.wantCode == "" {
