@@ -28,6 +28,9 @@ type callState struct {
 	// goroutine touches them.
 	held map[uint32][]byte
 	next uint32
+	// fuelUsed is the fuel the call's exports were charged so far, out of
+	// limits.Fuel.
+	fuelUsed int64
 
 	// fatal is the first error a host function ended the call with. A
 	// trusted guest abandoned at its deadline may still set it while the

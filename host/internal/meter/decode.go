@@ -441,11 +441,11 @@ func scanBody(r *reader, b *Body, limits Limits) error {
 		if len(stack) > b.Nesting {
 			b.Nesting = len(stack)
 			if b.Nesting > limits.Nesting {
-				return &LimitError{Limit: LimitNesting, Max: int64(limits.Nesting), Value: int64(b.Nesting)}
+				return &LimitError{Limit: LimitNesting, Max: int64(limits.Nesting), Value: int64(b.Nesting), AtLeast: true}
 			}
 		}
 		if b.Instructions > limits.Instructions {
-			return &LimitError{Limit: LimitInstructions, Max: int64(limits.Instructions), Value: int64(b.Instructions)}
+			return &LimitError{Limit: LimitInstructions, Max: int64(limits.Instructions), Value: int64(b.Instructions), AtLeast: true}
 		}
 		first = false
 	}
