@@ -39,6 +39,7 @@ type Host struct {
 	eval     Evaluator
 	workers  int
 	limits   CompileLimits
+	guard    guard
 
 	// compiling serialises compiles of the same module, so the second
 	// finds the first's result in the cache instead of compiling again:
@@ -74,6 +75,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		eval:      cfg.evaluator,
 		workers:   cfg.compileProcs,
 		limits:    cfg.compile.withDefaults(),
+		guard:     cfg.guard,
 		compiling: map[string]chan struct{}{},
 		plugins:   map[*Plugin]struct{}{},
 	}
@@ -219,9 +221,12 @@ func (h *Host) Load(ctx context.Context, wasm []byte, m Manifest) (*Plugin, erro
 	}
 
 	// No interrupt checks: the meter stops a module at its deadline.
+	if h.guard != guardMeter {
+		metered = wasm
+	}
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
 		WithCompilationCache(h.cache).
-		WithCloseOnContextDone(false))
+		WithCloseOnContextDone(h.guard == guardInterrupts))
 	p := &Plugin{
 		name: label, info: nil, trusted: m.Trusted,
 		limits: limits, grants: m.Grants, pool: m.Pool.withDefaults(), seed: m.Seed,
