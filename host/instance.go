@@ -28,15 +28,15 @@ const stopInterval = time.Millisecond
 // instance is one instantiated module. It runs one call at a time and is
 // discarded after any error.
 type instance struct {
-	p      *Plugin
-	id     uint64
-	mod    api.Module
-	mem    *linearMemory
-	out    *guestOutput
-	log    *slog.Logger
-	alloc  api.Function
-	free   api.Function
-	align  api.Function
+	p     *Plugin
+	id    uint64
+	mod   api.Module
+	mem   *linearMemory
+	out   *guestOutput
+	log   *slog.Logger
+	alloc api.Function
+	free  api.Function
+	align api.Function
 	// fuel is the meter's counter (meter.FuelExport).
 	fuel   api.MutableGlobal
 	uses   int
