@@ -297,11 +297,11 @@ func (h *Host) decode(wasm []byte, label, op string) (*meter.Module, error) {
 	}
 	var le *meter.LimitError
 	if errors.As(err, &le) {
-		value := strconv.FormatInt(le.Max, 10)
-		if le.Limit == meter.LimitModuleBytes {
-			value = mib(uint64(le.Max))
+		value, detail := strconv.FormatInt(le.Max, 10), le.Detail()
+		if le.Limit == meter.LimitModuleBytes || le.Limit == meter.LimitBodyBytes {
+			value, detail = mib(uint64(le.Max)), detail+" bytes"
 		}
-		return nil, &LimitError{Plugin: label, Op: op, Limit: Limit(le.Limit), Value: value, Detail: le.Detail()}
+		return nil, &LimitError{Plugin: label, Op: op, Limit: Limit(le.Limit), Value: value, Detail: detail}
 	}
 	return nil, &Error{Plugin: label, Op: op, Kind: ABIViolation, Message: "not a valid WebAssembly module: " + err.Error(), Err: err}
 }
@@ -326,6 +326,10 @@ func (h *Host) compile(ctx context.Context, rt wazero.Runtime, wasm []byte, sum 
 	select {
 	case token <- struct{}{}:
 	case <-cctx.Done():
+		return nil, context.Cause(cctx)
+	}
+	if cctx.Err() != nil {
+		<-token
 		return nil, context.Cause(cctx)
 	}
 	type outcome struct {

@@ -168,3 +168,52 @@ func TestInstrumentRefusesReservedExport(t *testing.T) {
 		t.Fatalf("err = %v, want the reserved name refused", err)
 	}
 }
+
+// TestZeroedDuringAHostCall: the host zeroes the counter while the guest is
+// in a host function that then returns normally; the guest, about to spin
+// for ever, traps at its loop's first charge. wazero reloads mutable
+// globals after every call, so no stale count survives the call.
+func TestZeroedDuringAHostCall(t *testing.T) {
+	// Imports env.wait () -> (); function 1 calls it, then spins.
+	sec := func(id byte, payload []byte) []byte {
+		return append(appendU32([]byte{id}, uint32(len(payload))), payload...)
+	}
+	wasm := []byte("\x00asm\x01\x00\x00\x00")
+	wasm = append(wasm, sec(secType, []byte{1, 0x60, 0, 0})...)
+	wasm = append(wasm, sec(secImport, append(appendName(appendName([]byte{1}, "env"), "wait"), KindFunction, 0))...)
+	wasm = append(wasm, sec(secFunction, []byte{1, 0})...)
+	wasm = append(wasm, sec(secExport, append(appendName([]byte{1}, "run"), KindFunction, 1))...)
+	body := []byte{0, 0x10, 0x00, 0x03, 0x40, 0x0c, 0x00, 0x0b, 0x0b} // call 0; loop br 0 end; end
+	wasm = append(wasm, sec(secCode, append(appendU32([]byte{1}, uint32(len(body))), body...))...)
+
+	m, err := Decode(wasm, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	metered, err := m.Instrument()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	rt := wazero.NewRuntime(ctx)
+	defer rt.Close(ctx)
+	var fuel api.MutableGlobal
+	_, err = rt.NewHostModuleBuilder("env").NewFunctionBuilder().
+		WithFunc(func(ctx context.Context) { fuel.Set(0) }).Export("wait").
+		Instantiate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, err := rt.Instantiate(ctx, metered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fuel = mod.ExportedGlobal(FuelExport).(api.MutableGlobal)
+	fuel.Set(1 << 62)
+	if _, err := mod.ExportedFunction("run").Call(ctx); err == nil || !strings.Contains(err.Error(), "unreachable") {
+		t.Fatalf("err = %v, want the meter's trap", err)
+	}
+	if v := int64(fuel.Get()); v >= 0 {
+		t.Errorf("fuel = %d, want < 0", v)
+	}
+}
