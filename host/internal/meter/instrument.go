@@ -40,9 +40,9 @@ func (m *Module) Instrument() ([]byte, error) {
 		out = appendU32(out, uint32(len(payload)))
 		out = append(out, payload...)
 	}
-	// before writes the new sections that must precede section id.
-	before := func(id byte) {
-		rank := sectionRank[id]
+	// before writes the new sections that must precede a section of rank
+	// rank (sectionRank).
+	before := func(rank int) {
 		if !wroteGlobal && rank > sectionRank[secGlobal] {
 			emit(secGlobal, global)
 			wroteGlobal = true
@@ -60,22 +60,22 @@ func (m *Module) Instrument() ([]byte, error) {
 			}
 			out = append(out, m.wasm[s.start:s.end]...)
 		case s.id == secGlobal:
-			before(s.id)
+			before(sectionRank[s.id])
 			emit(secGlobal, global)
 			wroteGlobal = true
 		case s.id == secExport:
-			before(s.id)
+			before(sectionRank[s.id])
 			emit(secExport, export)
 			wroteExport = true
 		case s.id == secCode:
-			before(s.id)
+			before(sectionRank[s.id])
 			emit(secCode, m.instrumentCode(fuel))
 		default:
-			before(s.id)
+			before(sectionRank[s.id])
 			out = append(out, m.wasm[s.start:s.end]...)
 		}
 	}
-	before(secData + 100) // a rank past every section: write what is missing
+	before(len(sectionRank) + 1) // past every section: write what is missing
 	return out, nil
 }
 

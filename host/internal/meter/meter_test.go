@@ -217,3 +217,12 @@ func TestZeroedDuringAHostCall(t *testing.T) {
 		t.Errorf("fuel = %d, want < 0", v)
 	}
 }
+
+// TestInstrumentAddsMissingSections: a module with no global, export or
+// code section gets the first two, in order.
+func TestInstrumentAddsMissingSections(t *testing.T) {
+	_, fuel := instantiate(t, []byte("\x00asm\x01\x00\x00\x00\x01\x04\x01\x60\x00\x00"))
+	if fuel.Get() != 0 {
+		t.Errorf("fuel = %d, want 0 before the embedder sets a budget", fuel.Get())
+	}
+}
