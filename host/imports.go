@@ -32,9 +32,8 @@ type callState struct {
 	// limits.Fuel.
 	fuelUsed int64
 
-	// fatal is the first error a host function ended the call with. A
-	// trusted guest abandoned at its deadline may still set it while the
-	// caller reads it, hence the lock.
+	// fatal is the first error a host function ended the call with, under
+	// a lock so that any goroutine may read it.
 	mu    sync.Mutex
 	fatal error
 }
