@@ -398,7 +398,15 @@ func scanBody(r *reader, b *Body, limits Limits) error {
 		region := stack[len(stack)-1].region
 		b.regions[region]++
 		b.Instructions++
-		op := r.byte()
+		op := r.b[r.off]
+		r.off++
+		if op >= 0x45 && op <= 0xc4 || op == 0x1a { // numeric, drop: no immediates, no nesting
+			first = false
+			if b.Instructions > limits.Instructions {
+				return &LimitError{Limit: LimitInstructions, Max: int64(limits.Instructions), Value: int64(b.Instructions), AtLeast: true}
+			}
+			continue
+		}
 		switch op {
 		case 0x02, 0x04, 0x1f: // block, if, try_table
 			r.blockType()

@@ -67,6 +67,11 @@ func (r *reader) skip(n int) {
 // leb reads an unsigned LEB128 number of at most max bytes; signed numbers
 // are skipped with it too (only their length matters).
 func (r *reader) leb(max int) uint64 {
+	if r.err == nil && r.off < len(r.b) && r.b[r.off] < 0x80 { // one byte: most of them
+		c := r.b[r.off]
+		r.off++
+		return uint64(c)
+	}
 	var v uint64
 	for i := 0; ; i++ {
 		if r.err != nil {

@@ -72,3 +72,23 @@ func FuzzInstrument(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkInstrumentMemAlign measures what metering adds to every load,
+// cached compilation or not: decoding the bundled MemAlign (4.7 MB) under
+// the limits and writing it instrumented.
+func BenchmarkInstrumentMemAlign(b *testing.B) {
+	wasm, err := bundle.Module()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(wasm)))
+	for b.Loop() {
+		m, err := Decode(wasm, Limits{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := m.Instrument(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
