@@ -37,8 +37,10 @@ type instance struct {
 	alloc api.Function
 	free  api.Function
 	align api.Function
-	// fuel is the meter's counter (meter.FuelExport).
+	// fuel is the meter's counter (meter.FuelExport), check the count at
+	// which a charge takes its slow path (meter.CheckExport).
 	fuel   api.MutableGlobal
+	check  api.MutableGlobal
 	uses   int
 	closed bool
 	// stack is reused by exec for each call's parameters and results.
@@ -82,7 +84,8 @@ func (p *Plugin) newInstance(ctx context.Context, op string) (*instance, error) 
 		return nil, &Error{Plugin: p.name, Op: op, Kind: ABIViolation, Message: "instantiate: " + err.Error(), Err: err}
 	}
 	fuel, ok := mod.ExportedGlobal(meter.FuelExport).(api.MutableGlobal)
-	if !ok && p.host.guard == guardMeter {
+	check, okCheck := mod.ExportedGlobal(meter.CheckExport).(api.MutableGlobal)
+	if (!ok || !okCheck) && p.host.guard == guardMeter {
 		_ = mod.Close(context.Background())
 		return nil, &Error{Plugin: p.name, Op: op, Kind: ABIViolation, Message: "instantiate: the metered module has no fuel counter"}
 	}
@@ -92,6 +95,7 @@ func (p *Plugin) newInstance(ctx context.Context, op string) (*instance, error) 
 		free:  mod.ExportedFunction(pluginapi.ExportFree),
 		align: mod.ExportedFunction(pluginapi.ExportAlign),
 		fuel:  fuel,
+		check: check,
 	}
 	if init := mod.ExportedFunction(pluginapi.ExportInitialize); init != nil {
 		cs := &callState{plugin: p.name, op: op, log: log, limits: p.limits}
@@ -138,6 +142,7 @@ func (inst *instance) callIn(cctx, parent context.Context, cs *callState, wall *
 	}
 	budget := cs.limits.Fuel - cs.fuelUsed
 	inst.fuel.Set(uint64(budget))
+	inst.check.Set(uint64(meter.CheckFor(budget)))
 	release := inst.stopAtEnd(cctx)
 	res, err := inst.invoke(cctx, f, params...)
 	release()

@@ -3,6 +3,7 @@ package host_test
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -88,5 +89,77 @@ func TestTrustedSpinIsStopped(t *testing.T) {
 	defer cancel()
 	if err := h.Close(ctx); err != nil {
 		t.Fatalf("close: %v", err)
+	}
+}
+
+// BenchmarkStopAtDeadline measures how far past its wall time a spinning
+// guest runs before the zeroed fuel stops it (the bound: the
+// limit + 100 ms), on a warm instance, pinned or not.
+func BenchmarkStopAtDeadline(b *testing.B) {
+	h := newHost(b, host.NewConfig())
+	wasm := wasmBytes(b, "hostile")
+	const wall = 200 * time.Millisecond
+	for _, trusted := range []bool{false, true} {
+		m := host.Manifest{Limits: host.Limits{WallTimeMS: wall.Milliseconds()}}
+		name := "untrusted"
+		if trusted {
+			m.SHA256, m.Trusted, name = sha256Hex(wasm), true, "trusted"
+		}
+		p, err := h.Load(context.Background(), wasm, m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(name, func(b *testing.B) {
+			var over time.Duration
+			for b.Loop() {
+				if _, err := p.Align(context.Background(), host.Input{Judge: testJudge(b), Examples: testExamples(3)}); err != nil {
+					b.Fatal(err) // leaves a warm instance in the pool
+				}
+				start := time.Now()
+				_, err := p.Align(context.Background(), host.Input{Judge: testJudge(b), Examples: testExamples(3), Config: map[string]any{"mode": "loop"}})
+				over = max(over, time.Since(start)-wall)
+				var le *host.LimitError
+				if !errors.As(err, &le) || le.Limit != host.LimitWallTime {
+					b.Fatalf("err = %v, want the wall-time limit", err)
+				}
+			}
+			b.ReportMetric(float64(over.Microseconds())/1000, "max-overshoot-ms")
+		})
+	}
+}
+
+// TestSpinSurvivesGC spins a guest while the garbage collector runs over
+// and over. wazero's native code cannot be preempted, so a guest that
+// never left it would hold up the collector's stop-the-world, and with it
+// every goroutine, the one that zeroes the fuel at the deadline included:
+// the process froze. The meter's slow path leaves native code every
+// meter.YieldEvery fuel, so the wall-time limit still ends the spin.
+func TestSpinSurvivesGC(t *testing.T) {
+	h := newHost(t, host.NewConfig())
+	p := load(t, h, "hostile", host.Manifest{Limits: host.Limits{WallTimeMS: 1500}})
+	stop := make(chan struct{})
+	collected := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				collected <- n
+				return
+			default:
+				runtime.GC()
+				n++
+			}
+		}
+	}()
+	_, err := p.Align(context.Background(), host.Input{Judge: testJudge(t), Examples: testExamples(3), Config: map[string]any{"mode": "loop"}})
+	close(stop)
+	n := <-collected
+	var le *host.LimitError
+	if !errors.As(err, &le) || le.Limit != host.LimitWallTime || le.Value != "1.5s" {
+		t.Fatalf("err = %v, want the wall-time limit", err)
+	}
+	if n < 2 {
+		t.Errorf("the collector ran %d times during the spin", n)
 	}
 }

@@ -6,9 +6,27 @@ import (
 )
 
 // FuelExport is the name under which an instrumented module exports its
-// fuel counter, a mutable i64 global. A module that already exports the
-// name is refused.
-const FuelExport = "alignhost_fuel"
+// fuel counter, a mutable i64 global; CheckExport names the second global,
+// the count at which the next charge takes the slow path (see
+// [YieldEvery]). A module that already exports either name is refused.
+const (
+	FuelExport  = "alignhost_fuel"
+	CheckExport = "alignhost_fuel_check"
+)
+
+// YieldEvery is how much fuel a guest burns between two exits to the
+// embedder's Go code. wazero runs guest code as native code the Go runtime
+// cannot preempt: a guest that never leaves it would hold up every
+// stop-the-world of the garbage collector, and with it the goroutine that
+// zeroes its fuel at the deadline. So when the counter falls below the
+// check global the charge takes a slow path: it traps if the counter is
+// negative, sets the check to max(counter - YieldEvery, 0), and runs
+// memory.grow 0, which wazero answers in Go. The embedder sets the check
+// to [CheckFor] of the budget with every budget.
+const YieldEvery = 1 << 24
+
+// CheckFor returns the check global's value for a counter of fuel.
+func CheckFor(fuel int64) int64 { return max(fuel-YieldEvery, 0) }
 
 // Instrument returns the module rewritten to charge fuel: a mutable i64
 // global exported as [FuelExport] (initially 0, so the embedder must set a
@@ -17,22 +35,32 @@ const FuelExport = "alignhost_fuel"
 // trapping with unreachable when it falls below zero.
 func (m *Module) Instrument() ([]byte, error) {
 	for _, e := range m.Exports {
-		if e.Name == FuelExport {
-			return nil, fmt.Errorf("the module exports %q, a name reserved for the host's fuel counter", FuelExport)
+		if e.Name == FuelExport || e.Name == CheckExport {
+			return nil, fmt.Errorf("the module exports %q, a name reserved for the host's fuel counter", e.Name)
 		}
 	}
 	fuel := uint32(m.ImportedGlobals + m.Globals)
+	check := fuel + 1
 	out := make([]byte, 0, len(m.wasm)+len(m.wasm)/4+64)
 	out = append(out, m.wasm[:8]...)
 
-	global := appendU32(nil, uint32(m.Globals+1))
+	global := appendU32(nil, uint32(m.Globals+2))
 	global = append(global, m.sectionRest(secGlobal)...)
 	global = append(global, 0x7e, 0x01, 0x42, 0x00, 0x0b) // mut i64, i64.const 0, end
-	export := appendU32(nil, uint32(len(m.Exports)+1))
+	global = append(global, 0x7e, 0x01, 0x42, 0x00, 0x0b)
+	export := appendU32(nil, uint32(len(m.Exports)+2))
 	export = append(export, m.sectionRest(secExport)...)
 	export = appendName(export, FuelExport)
 	export = append(export, KindGlobal)
 	export = appendU32(export, fuel)
+	export = appendName(export, CheckExport)
+	export = append(export, KindGlobal)
+	export = appendU32(export, check)
+	hasMemory := len(m.Memories) > 0
+	for _, im := range m.Imports {
+		hasMemory = hasMemory || im.Kind == KindMemory
+	}
+	ch := charger{fuel: fuel, check: check, yield: hasMemory}
 
 	wroteGlobal, wroteExport := false, false
 	emit := func(id byte, payload []byte) {
@@ -69,7 +97,7 @@ func (m *Module) Instrument() ([]byte, error) {
 			wroteExport = true
 		case s.id == secCode:
 			before(sectionRank[s.id])
-			emit(secCode, m.instrumentCode(fuel))
+			emit(secCode, m.instrumentCode(ch))
 		default:
 			before(sectionRank[s.id])
 			out = append(out, m.wasm[s.start:s.end]...)
@@ -94,10 +122,10 @@ func (m *Module) sectionRest(id byte) []byte {
 
 // instrumentCode returns the code section's payload with the charges
 // inserted.
-func (m *Module) instrumentCode(fuel uint32) []byte {
+func (m *Module) instrumentCode(ch charger) []byte {
 	size := 5
 	for _, b := range m.Bodies {
-		size += 5 + b.Size + (len(b.loops)+1)*24
+		size += 5 + b.Size + (len(b.loops)+1)*64
 	}
 	out := make([]byte, 0, size)
 	out = appendU32(out, uint32(len(m.Bodies)))
@@ -108,7 +136,7 @@ func (m *Module) instrumentCode(fuel uint32) []byte {
 		body = append(body, m.wasm[b.start:b.code]...) // locals
 		at := b.code
 		if !b.entryLoop {
-			body = appendCharge(body, fuel, b.regions[0])
+			body = ch.append(body, b.regions[0])
 		}
 		for k, loop := range b.loops {
 			body = append(body, m.wasm[at:loop]...)
@@ -116,7 +144,7 @@ func (m *Module) instrumentCode(fuel uint32) []byte {
 			if k == 0 && b.entryLoop {
 				n += b.regions[0]
 			}
-			body = appendCharge(body, fuel, n)
+			body = ch.append(body, n)
 			at = loop
 		}
 		body = append(body, m.wasm[at:end]...)
@@ -126,19 +154,42 @@ func (m *Module) instrumentCode(fuel uint32) []byte {
 	return out
 }
 
-// appendCharge appends the charge of n instructions (at least 1).
-func appendCharge(b []byte, fuel uint32, n int64) []byte {
-	n = max(n, 1)
-	b = append(b, 0x23) // global.get
-	b = appendU32(b, fuel)
-	b = append(b, 0x42) // i64.const
-	b = appendS64(b, n)
-	b = append(b, 0x7d, 0x24) // i64.sub, global.set
-	b = appendU32(b, fuel)
-	b = append(b, 0x23) // global.get
-	b = appendU32(b, fuel)
-	// i64.const 0, i64.lt_s, if, unreachable, end
-	return append(b, 0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0b)
+// charger writes charges: fuel and check are the two globals' indices;
+// yield says the module has a memory to run memory.grow 0 on.
+type charger struct {
+	fuel, check uint32
+	yield       bool
+}
+
+// append appends the charge of n instructions (at least 1):
+//
+//	global.get $fuel; i64.const n; i64.sub; global.set $fuel
+//	global.get $fuel; global.get $check; i64.lt_s
+//	if
+//	  global.get $fuel; i64.const 0; i64.lt_s; if; unreachable; end
+//	  $check = max($fuel - YieldEvery, 0)   ;; with select
+//	  i32.const 0; memory.grow 0; drop
+//	end
+func (c charger) append(b []byte, n int64) []byte {
+	get := func(b []byte, g uint32) []byte { return appendU32(append(b, 0x23), g) }
+	b = get(b, c.fuel)
+	b = appendS64(append(b, 0x42), max(n, 1))
+	b = appendU32(append(b, 0x7d, 0x24), c.fuel) // i64.sub, global.set
+	b = get(get(b, c.fuel), c.check)
+	b = append(b, 0x53, 0x04, 0x40) // i64.lt_s, if
+	b = get(b, c.fuel)
+	b = append(b, 0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0b) // i64.const 0, i64.lt_s, if, unreachable, end
+	b = get(b, c.fuel)
+	b = appendS64(append(b, 0x42), YieldEvery)
+	b = append(b, 0x7d, 0x42, 0x00) // i64.sub, i64.const 0
+	b = get(b, c.fuel)
+	b = appendS64(append(b, 0x42), YieldEvery)
+	b = append(b, 0x7d, 0x42, 0x00, 0x55, 0x1b) // i64.sub, i64.const 0, i64.gt_s, select
+	b = appendU32(append(b, 0x24), c.check)     // global.set
+	if c.yield {
+		b = append(b, 0x41, 0x00, 0x40, 0x00, 0x1a) // i32.const 0, memory.grow 0, drop
+	}
+	return append(b, 0x0b) // end
 }
 
 func appendU32(b []byte, v uint32) []byte {
