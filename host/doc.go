@@ -63,7 +63,8 @@
 // host/internal/meter, described in docs/abi.md): at load it adds a fuel
 // counter, exported as alignhost_fuel, and charges it at every function
 // entry and loop header the instructions that follow, trapping when it
-// goes below zero. Each align gets [Limits.Fuel] (start-up and describe
+// goes below zero (and leaving native code every 2^24 fuel, so that a
+// spinning guest cannot hold up the garbage collector). Each align gets [Limits.Fuel] (start-up and describe
 // their own); the fuel used is [Usage.Fuel] in the result, the same for
 // the same input on any machine. At the wall-time limit the host zeroes
 // the counter from its side, so a spinning guest traps at its next

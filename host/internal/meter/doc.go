@@ -6,12 +6,17 @@
 // block types — without compiling anything, and refuses a module past its
 // [Limits] (module size, function count, function body size, nesting
 // depth) with a *[LimitError] naming the limit, the value and the
-// function. [Module.Instrument] then adds one mutable i64 global, exported
-// as [FuelExport], and at every function entry and every loop header
-// inserts a charge:
+// function. [Module.Instrument] then adds two mutable i64 globals, the fuel
+// counter (exported as [FuelExport]) and a check value ([CheckExport]),
+// and at every function entry and every loop header inserts a charge:
 //
 //	global.get $fuel; i64.const N; i64.sub; global.set $fuel
-//	global.get $fuel; i64.const 0; i64.lt_s; if; unreachable; end
+//	global.get $fuel; global.get $check; i64.lt_s
+//	if <slow path> end
+//
+// The slow path traps (unreachable) when the counter is below zero, sets
+// the check to max(counter - [YieldEvery], 0), and runs memory.grow 0,
+// which wazero answers in Go: see [YieldEvery] for why.
 //
 // N is the number of instructions of the function or loop body outside its
 // nested loops (at least 1). Between two charges execution only moves
@@ -26,8 +31,8 @@
 // The counter is the embedder's: it sets a budget before a call, reads what
 // is left after, and stops a running guest by setting it to zero from
 // another goroutine; the guest traps (unreachable) at its next charge. A
-// negative counter after a trap says the trap was the meter's. Adding a
-// defined global shifts no index (imports would shift function indices), so
+// negative counter after a trap says the trap was the meter's. Adding
+// defined globals shifts no index (imports would shift function indices), so
 // nothing else in the module changes; custom sections named .debug_* are
 // dropped, since their code offsets no longer hold.
 //
