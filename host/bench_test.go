@@ -10,10 +10,11 @@ import (
 	"time"
 
 	"github.com/alignhost/alignhost/host"
+	"github.com/alignhost/alignhost/judge"
 	"github.com/alignhost/alignhost/llm"
 	"github.com/alignhost/alignhost/llm/llmtest"
 	"github.com/alignhost/alignhost/pluginapi"
-	"github.com/alignhost/alignhost/plugins/examples/fewshot"
+	"github.com/alignhost/alignhost/plugins/memalign/bundle"
 )
 
 // The benchmarks measure what docs/abi.md and the package documentation
@@ -259,44 +260,127 @@ func BenchmarkRequest1000(b *testing.B) {
 	}
 }
 
-// BenchmarkGuard measures what the wall-time guard costs a real optimizer:
-// fewshot over 300 examples picking 30 (embedding, farthest-point
-// sampling, guideline rendering, JSON both ways), against in-process
-// models, untrusted (guarded) and trusted, and natively.
+// BenchmarkGuard measures what keeping a module to its wall time costs
+// in CPU: each optimizer runs under no guard at all (wazero with neither
+// interrupt checks nor metering: a spinning module could not be stopped),
+// under the meter (what every module gets), and under wazero's interrupt
+// checks (WithCloseOnContextDone, the guard before the meter). The guard
+// cost is the cpu-ms/op of a guard divided by that of "none" in the same
+// run:
+//
+//	go test ./host -run '^$' -bench Guard -count 5
+//
+// noop aligns 10 examples; fewshot picks 30 of 300 (embedding,
+// farthest-point sampling, guideline rendering, JSON both ways); MemAlign
+// (the embedded module) aligns 100 and 1,000 examples against instant,
+// recorded models. Instances are reused for every call, so the figures are
+// the calls', not instance starts'.
 func BenchmarkGuard(b *testing.B) {
-	h := benchHost(b)
-	examples := testExamples(300)
-	for i := range examples {
-		examples[i].Inputs += " " + strings.Repeat(fmt.Sprintf("detail%d ", i%17), 1+i%5)
+	guards := []string{"none", "meter", "interrupts"}
+	hosts := map[string]*host.Host{}
+	for _, g := range guards {
+		hosts[g] = newHost(b, host.NewConfig().WithGuard(g).
+			WithModels(recordedModels{}, memalignRoles...).
+			WithEvaluator(&agreeingEvaluator{agree: true}))
 	}
-	in := host.Input{Judge: testJudge(b), Examples: examples, Config: map[string]any{"k": 30, "verify": true}}
-	wasm := wasmBytes(b, "fewshot")
-	guarded, err := h.Load(context.Background(), wasm, host.Manifest{Limits: host.Limits{ModelCalls: 1 << 20}})
+	fewshotExamples := testExamples(300)
+	for i := range fewshotExamples {
+		fewshotExamples[i].Inputs += " " + strings.Repeat(fmt.Sprintf("detail%d ", i%17), 1+i%5)
+	}
+	memalignWasm, err := bundle.Module()
 	if err != nil {
 		b.Fatal(err)
 	}
-	trusted, err := h.Load(context.Background(), wasm, host.Manifest{SHA256: sha256Hex(wasm), Trusted: true, Limits: host.Limits{ModelCalls: 1 << 20}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	native, err := h.LoadNative(fewshot.Optimizer{}, host.Manifest{Limits: host.Limits{ModelCalls: 1 << 20}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, r := range []struct {
+	pool := host.Pool{MaxUses: 1 << 30, RecyclePages: 1 << 16}
+	limits := host.Limits{ModelCalls: 1 << 20, Tokens: 1 << 40}
+	cases := []struct {
 		name string
-		r    host.Runner
-	}{{"fewshot/untrusted", guarded}, {"fewshot/trusted", trusted}, {"fewshot/native", native}} {
-		b.Run(r.name, func(b *testing.B) {
-			for b.Loop() {
-				res, err := r.r.Align(context.Background(), in)
-				if err != nil {
+		wasm []byte
+		in   host.Input
+	}{
+		{"noop", wasmBytes(b, "noop"), host.Input{Judge: testJudge(b), Examples: testExamples(10)}},
+		{"fewshot", wasmBytes(b, "fewshot"), host.Input{Judge: testJudge(b), Examples: fewshotExamples, Config: map[string]any{"k": 30, "verify": true}}},
+		{"memalign100", memalignWasm, host.Input{Judge: memalignJudge(b), Examples: memalignExamples(100), Seed: 7}},
+		{"memalign1000", memalignWasm, host.Input{Judge: memalignJudge(b), Examples: memalignExamples(1000), Seed: 7}},
+	}
+	for _, c := range cases {
+		for _, g := range guards {
+			p, err := hosts[g].Load(context.Background(), c.wasm, host.Manifest{Limits: limits, Pool: pool})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run(c.name+"/"+g, func(b *testing.B) {
+				if _, err := p.Align(context.Background(), c.in); err != nil { // warm the instance
 					b.Fatal(err)
 				}
-				if len(res.Judge.Memory.Guidelines) != 30 {
-					b.Fatalf("%d guidelines", len(res.Judge.Memory.Guidelines))
+				var fuel int64
+				start := llmtest.CPUTime()
+				for b.Loop() {
+					res, err := p.Align(context.Background(), c.in)
+					if err != nil {
+						b.Fatal(err)
+					}
+					fuel = res.Usage.Fuel
 				}
-			}
-		})
+				b.ReportMetric(float64((llmtest.CPUTime()-start).Microseconds())/float64(b.N)/1000, "cpu-ms/op")
+				if fuel > 0 {
+					b.ReportMetric(float64(fuel)/1e6, "Mfuel/op")
+				}
+			})
+		}
 	}
+}
+
+// recordedModels answers like a recording, as MemAlign's own benchmarks
+// do: the same request always gets the same answer, instantly.
+type recordedModels struct{}
+
+func (recordedModels) Chat(_ context.Context, req llm.ChatRequest) (*llm.ChatResponse, error) {
+	user := req.Messages[len(req.Messages)-1].Content
+	n := strings.Count(user, `"id":`)
+	answer := fmt.Sprintf(`{"guideline": "Prefer specific answers.", "guidelines": [{"guideline_text": "Batch of %d: cite the plan's exact limits.", "source_trace_ids": [0, %d]}]}`, n, max(n-1, 0))
+	return &llm.ChatResponse{Model: req.Model, Content: answer, Usage: llm.Usage{PromptTokens: len(user) / 4, CompletionTokens: 30}}, nil
+}
+
+func (recordedModels) Embed(_ context.Context, req llm.EmbedRequest) (*llm.EmbedResponse, error) {
+	out := &llm.EmbedResponse{Model: req.Model, Vectors: make([][]float32, len(req.Inputs))}
+	for i, in := range req.Inputs {
+		out.Vectors[i] = llmtest.Vector(in, req.Dimensions)
+	}
+	return out, nil
+}
+
+// memalignRoles are MemAlign's benchmark roles: 512-dimensional embeddings.
+var memalignRoles = []host.Role{
+	{Name: pluginapi.RoleReflection, Kind: pluginapi.ChatModel, Model: "openai:/gpt-4.1-mini"},
+	{Name: pluginapi.RoleEmbedding, Kind: pluginapi.EmbedModel, Model: "openai:/text-embedding-3-small", Dimensions: 512},
+}
+
+// memalignExamples and memalignJudge are MemAlign's benchmark inputs
+// (plugins/memalign/bundle).
+func memalignExamples(n int) []judge.Example {
+	out := make([]judge.Example, n)
+	for i := range out {
+		value := "yes"
+		if i%3 == 0 {
+			value = "no"
+		}
+		out[i] = judge.Example{
+			TraceID:   fmt.Sprintf("tr-%04d", i),
+			Inputs:    fmt.Sprintf("Question %d: what is the API rate limit on the Team plan for workspace %d?", i, i%7),
+			Outputs:   fmt.Sprintf("Answer %d: the Team plan allows %d requests per minute.", i, 600+i%2*2400),
+			Value:     value,
+			Rationale: fmt.Sprintf("Rationale %d: Team is 600 requests/min; Enterprise is 3,000.", i),
+		}
+	}
+	return out
+}
+
+func memalignJudge(t testing.TB) *judge.Judge {
+	j, err := judge.New("support_quality", "Is {{ outputs }} a correct answer to {{ inputs }}?",
+		judge.WithModel("openai:/gpt-4.1-mini"), judge.WithValueType(judge.ValueType{Type: judge.Boolean}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
 }

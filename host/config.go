@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/alignhost/alignhost/host/internal/meter"
 	"github.com/alignhost/alignhost/judge"
 	"github.com/alignhost/alignhost/llm"
 	"github.com/alignhost/alignhost/pluginapi"
@@ -28,7 +29,20 @@ type Config struct {
 	roles        []Role
 	evaluator    Evaluator
 	compileProcs int
+	compile      CompileLimits
+	// guard is guardMeter outside the guard-cost benchmark.
+	guard guard
 }
+
+// guard is how the host keeps a module to its wall time. Only the meter is
+// offered; the others are there to measure it against (export_test.go).
+type guard int
+
+const (
+	guardMeter      guard = iota // the meter (fuel, zeroed at the deadline)
+	guardNone                    // nothing: a spinning module cannot be stopped
+	guardInterrupts              // wazero's WithCloseOnContextDone
+)
 
 // NewConfig returns the default configuration: compiled modules cached on
 // disk in the user's cache directory, no logger, no models and no
@@ -72,6 +86,77 @@ func (c Config) WithEvaluator(e Evaluator) Config {
 func (c Config) WithCompilationWorkers(n int) Config {
 	c.compileProcs = n
 	return c
+}
+
+// WithCompileLimits sets what the host agrees to compile; zero fields take
+// their defaults ([DefaultCompileLimits]).
+func (c Config) WithCompileLimits(l CompileLimits) Config {
+	c.compile = l
+	return c
+}
+
+// CompileLimits bound what the host compiles. They are checked on the
+// module's bytes before anything is compiled (a module past one is refused
+// with a *LimitError naming the limit, its value and the function), then
+// compilation runs under CompileTime. A zero field takes its default.
+//
+// Compiling is about linear in a function's instructions and quadratic in
+// its nesting, and the compiler's memory follows the largest function
+// times the compilation workers: these limits are what bounds a compile's
+// time and memory; the host has no other hold on the compiler's memory.
+type CompileLimits struct {
+	// ModuleBytes bounds the module's size (default 64 MiB).
+	ModuleBytes int `json:"module_bytes,omitempty"`
+	// Functions bounds the functions the module defines (default 100,000).
+	Functions int `json:"functions,omitempty"`
+	// FunctionBytes bounds one function body (default 1 MiB).
+	FunctionBytes int `json:"function_bytes,omitempty"`
+	// FunctionInstructions bounds one function's instructions (default
+	// 200,000).
+	FunctionInstructions int `json:"function_instructions,omitempty"`
+	// Nesting bounds the depth of blocks, loops and ifs in one function
+	// (default 2,048).
+	Nesting int `json:"nesting,omitempty"`
+	// FunctionLocals bounds one function's declared locals (default
+	// 50,000).
+	FunctionLocals int `json:"function_locals,omitempty"`
+	// CompileTime bounds the compilation (default 2 minutes). wazero checks
+	// for it only between functions, so the host returns at the deadline
+	// and leaves the compile to end on its own.
+	CompileTime time.Duration `json:"compile_time,omitempty"`
+}
+
+// DefaultCompileLimits returns the limits a zero CompileLimits stands for.
+// The bundled MemAlign (a 4.7 MB Go guest: 2,733 functions, at most 50,636
+// bytes, 22,772 instructions and 550 levels of nesting in one) passes them
+// with a factor of 3.7 (nesting) or more.
+func DefaultCompileLimits() CompileLimits {
+	d := meter.DefaultLimits()
+	return CompileLimits{
+		ModuleBytes:          d.ModuleBytes,
+		Functions:            d.Functions,
+		FunctionBytes:        d.BodyBytes,
+		FunctionInstructions: d.Instructions,
+		Nesting:              d.Nesting,
+		FunctionLocals:       d.Locals,
+		CompileTime:          2 * time.Minute,
+	}
+}
+
+func (l CompileLimits) withDefaults() CompileLimits {
+	if l.CompileTime <= 0 {
+		l.CompileTime = DefaultCompileLimits().CompileTime
+	}
+	return l
+}
+
+// decodeLimits are the structural limits, for the decoder (which fills in
+// the zeros).
+func (l CompileLimits) decodeLimits() meter.Limits {
+	return meter.Limits{
+		ModuleBytes: l.ModuleBytes, Functions: l.Functions, BodyBytes: l.FunctionBytes,
+		Instructions: l.FunctionInstructions, Nesting: l.Nesting, Locals: l.FunctionLocals,
+	}
 }
 
 // ModelClient answers the chat and embed capabilities. *llm.Client
@@ -123,9 +208,10 @@ type Manifest struct {
 	// SHA256 is the expected hex SHA-256 of the module; empty accepts any.
 	// Loading a module with another hash fails.
 	SHA256 string `json:"sha256,omitempty"`
-	// Trusted compiles the module without interrupt checks, which costs Go
-	// guests 3–5× in compute; see the package documentation. It requires
-	// SHA256: trust is given to exact bytes.
+	// Trusted marks a module whose bytes are pinned by SHA256, which it
+	// requires. It changes nothing in how the module runs: every module is
+	// metered and stopped at its limits alike (see the package
+	// documentation).
 	Trusted bool `json:"trusted,omitempty"`
 	// Limits bound every call.
 	Limits Limits `json:"limits"`
@@ -153,6 +239,11 @@ type Limits struct {
 	MessageBytes int `json:"message_bytes,omitempty"`
 	// Instances bounds the concurrent aligns of the plugin; more wait.
 	Instances int `json:"instances,omitempty"`
+	// Fuel bounds the instructions one call runs, as the meter charges
+	// them (see the package documentation): the same input uses the same
+	// fuel on any machine. It applies to one align (every export it calls)
+	// and separately to start-up and to describe.
+	Fuel int64 `json:"fuel,omitempty"`
 }
 
 // DefaultLimits returns the limits a zero Limits stands for.
@@ -164,6 +255,10 @@ func DefaultLimits() Limits {
 		Tokens:       2_000_000,
 		MessageBytes: 16 << 20,
 		Instances:    4,
+		// 10^15: Go guests are charged 10^10 to 10^11 a CPU second (each
+		// entry to a Go function is charged its whole body), so the wall
+		// time comes first.
+		Fuel: 1_000_000_000_000_000,
 	}
 }
 
@@ -187,6 +282,9 @@ func (l Limits) withDefaults() Limits {
 	if l.Instances == 0 {
 		l.Instances = d.Instances
 	}
+	if l.Fuel == 0 {
+		l.Fuel = d.Fuel
+	}
 	return l
 }
 
@@ -194,7 +292,7 @@ func (l Limits) validate() error {
 	switch {
 	case l.MemoryPages > 65536:
 		return fmt.Errorf("memory_pages %d is more than 65536 (4 GiB), the most a 32-bit memory has", l.MemoryPages)
-	case l.WallTimeMS < 0, l.ModelCalls < 0, l.Tokens < 0, l.MessageBytes < 0, l.Instances < 0:
+	case l.WallTimeMS < 0, l.ModelCalls < 0, l.Tokens < 0, l.MessageBytes < 0, l.Instances < 0, l.Fuel < 0:
 		return fmt.Errorf("limits must not be negative")
 	case l.MessageBytes > 1<<30:
 		return fmt.Errorf("message_bytes %d is more than 1 GiB", l.MessageBytes)
@@ -287,6 +385,9 @@ type Usage struct {
 	// PromptTokens and CompletionTokens are what the models billed.
 	PromptTokens     int64
 	CompletionTokens int64
+	// Fuel is what the guest was charged by the meter (instructions, as
+	// counted in docs/abi.md); 0 for a native optimizer.
+	Fuel int64
 }
 
 // Runner runs an optimizer: a WebAssembly [Plugin] or an in-process

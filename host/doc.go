@@ -47,32 +47,50 @@
 // never sees a URI, an endpoint or a credential: the host maps roles to
 // models ([Role]) and words model failures without them.
 //
-// Every call runs under [Limits]: linear memory, wall time, model calls,
-// tokens and message size. A limit ends the call with a *[LimitError] that
-// names the plugin and the limit ("plugin fewshot: align: wall time limit of
-// 15m0s exceeded"); other failures are an *[Error] whose [Kind] says whether
-// the module broke the ABI, crashed, reported a failure or returned an
-// invalid judge. Either way the host and every other instance carry on.
+// Every call runs under [Limits]: linear memory, wall time, fuel, model
+// calls, tokens and message size. A limit ends the call with a
+// *[LimitError] that names the plugin and the limit ("plugin fewshot:
+// align: wall time limit of 15m0s exceeded"); other failures are an
+// *[Error] whose [Kind] says whether the module broke the ABI, crashed,
+// reported a failure or returned an invalid judge. Either way the host and
+// every other instance carry on.
 //
-// # Trust and the wall-time guard
+// # Metering and trust
 //
-// WebAssembly offers no way to stop guest code that never calls the host,
-// except compiling it with interrupt checks (wazero's
-// WithCloseOnContextDone). Those checks are costly for Go guests: measured
-// on this project's optimizers (medians on a 2-core machine), the noop
-// optimizer's align with 1,000 examples takes 5× as long with them (122 ms
-// against 24 ms; natively 2.7 ms), the fewshot optimizer over 300 examples
-// 4.2× (244 ms against 58 ms), a host call 1.5× (121 ns against 78 ns).
-// Waiting on a model is not slowed. So there are two trust levels:
+// WebAssembly offers no way to stop guest code that never calls the host.
+// wazero's interrupt checks (WithCloseOnContextDone) do it at 3.7–5× the
+// CPU for Go guests, so the host meters every module instead (package
+// host/internal/meter, described in docs/abi.md): at load it adds a fuel
+// counter, exported as alignhost_fuel, and charges it at every function
+// entry and loop header the instructions that follow, trapping when it
+// goes below zero (and leaving native code every 2^24 fuel, so that a
+// spinning guest cannot hold up the garbage collector). Each align gets [Limits.Fuel] (start-up and describe
+// their own); the fuel used is [Usage.Fuel] in the result, the same for
+// the same input on any machine. At the wall-time limit the host zeroes
+// the counter from its side, so a spinning guest traps at its next
+// function entry or loop header and the call ends with the wall-time
+// limit; out of fuel it ends with [LimitFuel]. Waits inside a capability
+// are cut by the call's context as before.
 //
-//   - untrusted, the default: compiled with the checks, so the wall-time
-//     limit stops any guest, even one spinning in a loop, within
-//     milliseconds;
-//   - trusted ([Manifest.Trusted], which requires [Manifest.SHA256]): for
-//     the optimizers alignhost ships, pinned by hash. Compiled without the
-//     checks; the wall-time limit still ends every wait inside a capability,
-//     and Align returns to its caller at the limit whatever the guest does,
-//     but a trusted guest that spins keeps a thread busy until it returns.
+// Every module is metered, so every module is stoppable and Host.Close
+// never waits on a spinning guest. [Manifest.Trusted] means only that the
+// module's bytes are pinned by [Manifest.SHA256]; it changes nothing in
+// how the module runs. The cost, measured by BenchmarkGuard (CPU per align
+// against the same module with no guard at all; medians of 5 runs on a
+// loaded 2-core machine): the meter 1.02× on noop (10 examples), 1.13× on
+// fewshot (30 of 300), 1.05× and 1.15× on MemAlign (100 and 1,000
+// examples), against 2.4×, 3.1×, 3.2× and 3.1× for the interrupt checks.
+//
+// # Compile limits
+//
+// Compiling is not covered by the sandbox, and wazero's compiler is about
+// linear in a function's instructions and quadratic in its nesting. So
+// before compiling, [Host.Load] decodes the module and checks it against
+// [CompileLimits] (module size, function count, function body size and
+// instructions, nesting depth, locals; see [DefaultCompileLimits]),
+// refusing one past a limit with a *LimitError naming the limit, the value
+// and the function; then it compiles under CompileLimits.CompileTime.
+// [Host.Inspect] reads the same structure without compiling.
 //
 // # Native runs
 //

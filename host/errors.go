@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/alignhost/alignhost/host/internal/meter"
 )
 
 // Errors a caller may branch on with errors.Is.
@@ -26,6 +28,17 @@ const (
 	LimitModelCalls  Limit = "model calls"
 	LimitTokens      Limit = "tokens"
 	LimitMessageSize Limit = "message size"
+	// LimitFuel: the call ran out of fuel (Limits.Fuel).
+	LimitFuel Limit = "fuel"
+
+	// The compile limits (CompileLimits), met at load or inspect.
+	LimitModuleSize           Limit = Limit(meter.LimitModuleBytes)
+	LimitFunctions            Limit = Limit(meter.LimitFunctions)
+	LimitFunctionSize         Limit = Limit(meter.LimitBodyBytes)
+	LimitFunctionInstructions Limit = Limit(meter.LimitInstructions)
+	LimitNesting              Limit = Limit(meter.LimitNesting)
+	LimitFunctionLocals       Limit = Limit(meter.LimitLocals)
+	LimitCompileTime          Limit = "compile time"
 )
 
 // LimitError reports that a plugin hit one of its limits. The call that hit
@@ -39,10 +52,17 @@ type LimitError struct {
 	Limit Limit
 	// Value is the limit's value, readable: "2s", "64 MiB", "1000".
 	Value string
+	// Detail says what exceeded it, when the host knows: "function 12
+	// reaches 2049" for a compile limit.
+	Detail string
 }
 
 func (e *LimitError) Error() string {
-	return fmt.Sprintf("plugin %s: %s: %s limit of %s exceeded", e.Plugin, e.Op, e.Limit, e.Value)
+	msg := fmt.Sprintf("plugin %s: %s: %s limit of %s exceeded", e.Plugin, e.Op, e.Limit, e.Value)
+	if e.Detail != "" {
+		msg += ": " + e.Detail
+	}
+	return msg
 }
 
 // Is reports a wall-time limit as context.DeadlineExceeded too.

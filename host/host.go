@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
+	"github.com/alignhost/alignhost/host/internal/meter"
 	"github.com/alignhost/alignhost/pluginapi"
 )
 
@@ -36,11 +38,14 @@ type Host struct {
 	roles    []Role
 	eval     Evaluator
 	workers  int
+	limits   CompileLimits
+	guard    guard
 
 	// compiling serialises compiles of the same module, so the second
-	// finds the first's result in the cache instead of compiling again.
+	// finds the first's result in the cache instead of compiling again:
+	// one token per module, held by the compile in progress.
 	compileMu sync.Mutex
-	compiling map[string]*sync.Mutex
+	compiling map[string]chan struct{}
 
 	mu      sync.Mutex
 	plugins map[*Plugin]struct{}
@@ -69,7 +74,9 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 		models:    cfg.models,
 		eval:      cfg.evaluator,
 		workers:   cfg.compileProcs,
-		compiling: map[string]*sync.Mutex{},
+		limits:    cfg.compile.withDefaults(),
+		guard:     cfg.guard,
+		compiling: map[string]chan struct{}{},
 		plugins:   map[*Plugin]struct{}{},
 	}
 	if h.log == nil {
@@ -163,8 +170,10 @@ func (h *Host) LoadFile(ctx context.Context, path string, m Manifest) (*Plugin, 
 	return h.Load(ctx, wasm, m)
 }
 
-// Load compiles a module (or finds it in the compilation cache), checks it
-// against the ABI, starts one instance and asks it to describe itself.
+// Load checks a module against the compile limits, meters it (see the
+// package documentation), compiles it (or finds it in the compilation
+// cache), checks it against the ABI, starts one instance and asks it to
+// describe itself.
 //
 // # Errors
 //
@@ -172,8 +181,9 @@ func (h *Host) LoadFile(ctx context.Context, path string, m Manifest) (*Plugin, 
 // not match, trust without a hash, bad limits); ABIViolation for a module
 // that is not valid WebAssembly, imports or exports the wrong things, or
 // was built for another ABI version (errors.Is(err, ErrABIVersion));
-// Crash when its start-up or describe fails; and a *LimitError when its
-// start-up exceeds a limit.
+// Crash when its start-up or describe fails; and a *LimitError when the
+// module exceeds a compile limit ([CompileLimits]) or its start-up a
+// limit.
 func (h *Host) Load(ctx context.Context, wasm []byte, m Manifest) (*Plugin, error) {
 	sum := sha256.Sum256(wasm)
 	hexSum := hex.EncodeToString(sum[:])
@@ -201,9 +211,22 @@ func (h *Host) Load(ctx context.Context, wasm []byte, m Manifest) (*Plugin, erro
 		return nil, fmt.Errorf("load plugin %s: host %w", label, ErrClosed)
 	}
 
+	structure, err := h.decode(wasm, label, "load")
+	if err != nil {
+		return nil, err
+	}
+	metered, err := structure.Instrument()
+	if err != nil {
+		return nil, fail(ABIViolation, err)
+	}
+
+	// No interrupt checks: the meter stops a module at its deadline.
+	if h.guard != guardMeter {
+		metered = wasm
+	}
 	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
 		WithCompilationCache(h.cache).
-		WithCloseOnContextDone(!m.Trusted))
+		WithCloseOnContextDone(h.guard == guardInterrupts))
 	p := &Plugin{
 		name: label, info: nil, trusted: m.Trusted,
 		limits: limits, grants: m.Grants, pool: m.Pool.withDefaults(), seed: m.Seed,
@@ -217,12 +240,20 @@ func (h *Host) Load(ctx context.Context, wasm []byte, m Manifest) (*Plugin, erro
 			p.closeRuntime()
 		}
 	}()
-	compiled, err := h.compile(ctx, rt, wasm, hexSum, m.Trusted)
+	compiled, err := h.compile(ctx, rt, metered, hexSum)
 	if err != nil {
+		var le *LimitError
+		if errors.As(err, &le) {
+			le.Plugin = label
+			return nil, le
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("load plugin %s: compile: %w", label, err)
+		}
 		return nil, fail(ABIViolation, fmt.Errorf("not a valid WebAssembly module: %w", err))
 	}
 	p.compiled = compiled
-	p.info = moduleInfo(compiled, len(wasm), hexSum)
+	p.info = moduleInfo(structure, hexSum)
 	if err := checkModule(compiled, p.info, limits); err != nil {
 		return nil, fail(ABIViolation, err)
 	}
@@ -257,33 +288,81 @@ func (h *Host) Load(ctx context.Context, wasm []byte, m Manifest) (*Plugin, erro
 	return p, nil
 }
 
-// compile compiles wasm in rt, one compile per module at a time.
-func (h *Host) compile(ctx context.Context, rt wazero.Runtime, wasm []byte, sum string, trusted bool) (wazero.CompiledModule, error) {
-	key := fmt.Sprintf("%s/%t", sum, trusted)
-	h.compileMu.Lock()
-	mu, ok := h.compiling[key]
-	if !ok {
-		mu = &sync.Mutex{}
-		h.compiling[key] = mu
+// decode reads a module's structure under the compile limits; label and
+// op name the plugin and the step in errors.
+func (h *Host) decode(wasm []byte, label, op string) (*meter.Module, error) {
+	m, err := meter.Decode(wasm, h.limits.decodeLimits())
+	if err == nil {
+		return m, nil
 	}
-	h.compileMu.Unlock()
-	mu.Lock()
-	defer mu.Unlock()
-	return rt.CompileModule(experimental.WithCompilationWorkers(ctx, h.workers), wasm)
+	var le *meter.LimitError
+	if errors.As(err, &le) {
+		value, detail := strconv.FormatInt(le.Max, 10), le.Detail()
+		if le.Limit == meter.LimitModuleBytes || le.Limit == meter.LimitBodyBytes {
+			value, detail = mib(uint64(le.Max)), detail+" bytes"
+		}
+		return nil, &LimitError{Plugin: label, Op: op, Limit: Limit(le.Limit), Value: value, Detail: detail}
+	}
+	return nil, &Error{Plugin: label, Op: op, Kind: ABIViolation, Message: "not a valid WebAssembly module: " + err.Error(), Err: err}
 }
 
-// Inspect compiles a module (or finds it in the compilation cache) and
-// describes its imports, exports and memory without running it.
+// compile compiles wasm in rt under the compile-time limit, one compile
+// per module at a time. wazero v1.12.0 checks its context only between
+// functions (and only with more than one worker), so the compile runs on
+// its own goroutine: at the deadline the caller gets a *LimitError and the
+// compile is abandoned, to end at its next function (the function limits
+// bound how long that takes) without holding up later loads.
+func (h *Host) compile(ctx context.Context, rt wazero.Runtime, wasm []byte, sum string) (wazero.CompiledModule, error) {
+	limit := &LimitError{Op: "load", Limit: LimitCompileTime, Value: h.limits.CompileTime.String()}
+	cctx, cancel := context.WithTimeoutCause(ctx, h.limits.CompileTime, limit)
+	defer cancel()
+	h.compileMu.Lock()
+	token, ok := h.compiling[sum]
+	if !ok {
+		token = make(chan struct{}, 1)
+		h.compiling[sum] = token
+	}
+	h.compileMu.Unlock()
+	select {
+	case token <- struct{}{}:
+	case <-cctx.Done():
+		return nil, context.Cause(cctx)
+	}
+	if cctx.Err() != nil {
+		<-token
+		return nil, context.Cause(cctx)
+	}
+	type outcome struct {
+		cm  wazero.CompiledModule
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		defer func() { <-token }()
+		cm, err := rt.CompileModule(experimental.WithCompilationWorkers(cctx, h.workers), wasm)
+		done <- outcome{cm, err}
+	}()
+	select {
+	case o := <-done:
+		if o.err != nil && cctx.Err() != nil {
+			return nil, context.Cause(cctx)
+		}
+		return o.cm, o.err
+	case <-cctx.Done():
+		return nil, context.Cause(cctx)
+	}
+}
+
+// Inspect reads a module's structure — imports, exports, memory, function
+// count and sizes — without compiling or running it. A module past a
+// compile limit is refused with a *LimitError, as Load would.
 func (h *Host) Inspect(ctx context.Context, wasm []byte) (*ModuleInfo, error) {
 	sum := sha256.Sum256(wasm)
-	hexSum := hex.EncodeToString(sum[:])
-	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(h.cache).WithCloseOnContextDone(true))
-	defer rt.Close(context.Background())
-	cm, err := h.compile(ctx, rt, wasm, hexSum, false)
+	m, err := h.decode(wasm, "sha256:"+hex.EncodeToString(sum[:])[:12], "inspect")
 	if err != nil {
-		return nil, fmt.Errorf("inspect module: not a valid WebAssembly module: %w", err)
+		return nil, fmt.Errorf("inspect module: %w", err)
 	}
-	return moduleInfo(cm, len(wasm), hexSum), nil
+	return moduleInfo(m, hex.EncodeToString(sum[:])), nil
 }
 
 // Close closes every plugin and the compilation cache. It works on a

@@ -50,8 +50,8 @@ func TestNoopRoundTrip(t *testing.T) {
 			pv.BaseJudge != j.Name || pv.NumTraces != 5 || pv.AlignedAt.IsZero() {
 			t.Errorf("align %d: provenance = %+v", i, pv)
 		}
-		if res.Usage != (host.Usage{}) {
-			t.Errorf("align %d: usage = %+v, want none", i, res.Usage)
+		if u := res.Usage; u.Fuel <= 0 || u != (host.Usage{Fuel: u.Fuel}) {
+			t.Errorf("align %d: usage = %+v, want only fuel", i, res.Usage)
 		}
 	}
 }

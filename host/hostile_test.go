@@ -150,8 +150,7 @@ func TestHostile(t *testing.T) {
 }
 
 // TestWaitsOnTheHostAreCut checks that a guest waiting on a model that
-// never answers is stopped at its wall time, trusted (no interrupt checks)
-// or not.
+// never answers is stopped at its wall time, trusted or not.
 func TestWaitsOnTheHostAreCut(t *testing.T) {
 	h, _ := modelHost(t, host.NewConfig(), llmtest.WithResponder(func(openai.ChatCompletionRequest) llmtest.Reply { return llmtest.Hang() }))
 	wasm := wasmBytes(t, "hostile")

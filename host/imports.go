@@ -28,10 +28,12 @@ type callState struct {
 	// goroutine touches them.
 	held map[uint32][]byte
 	next uint32
+	// fuelUsed is the fuel the call's exports were charged so far, out of
+	// limits.Fuel.
+	fuelUsed int64
 
-	// fatal is the first error a host function ended the call with. A
-	// trusted guest abandoned at its deadline may still set it while the
-	// caller reads it, hence the lock.
+	// fatal is the first error a host function ended the call with, under
+	// a lock so that any goroutine may read it.
 	mu    sync.Mutex
 	fatal error
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,29 +16,33 @@ import (
 	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 
+	"github.com/alignhost/alignhost/host/internal/meter"
 	"github.com/alignhost/alignhost/pluginapi"
 )
 
-// abandonGrace is how long the host waits, once a call's context has
-// ended, for a guest that does not stop (a trusted module spinning, which
-// nothing can interrupt) before it returns to its caller and leaves the
-// guest to finish on its own.
-const abandonGrace = 100 * time.Millisecond
+// stopInterval is how often the host zeroes a guest's fuel once its call's
+// context has ended, until the call returns: a guest charging at that very
+// moment may write its old count back over one zero.
+const stopInterval = time.Millisecond
 
 // instance is one instantiated module. It runs one call at a time and is
 // discarded after any error.
 type instance struct {
-	p      *Plugin
-	id     uint64
-	mod    api.Module
-	mem    *linearMemory
-	out    *guestOutput
-	log    *slog.Logger
-	alloc  api.Function
-	free   api.Function
-	align  api.Function
-	uses   int
-	closed bool
+	p     *Plugin
+	id    uint64
+	mod   api.Module
+	mem   *linearMemory
+	out   *guestOutput
+	log   *slog.Logger
+	alloc api.Function
+	free  api.Function
+	align api.Function
+	// fuel is the meter's counter (meter.FuelExport), reserve the fuel
+	// not yet moved into it (meter.ReserveExport).
+	fuel    api.MutableGlobal
+	reserve api.MutableGlobal
+	uses    int
+	closed  bool
 	// stack is reused by exec for each call's parameters and results.
 	stack [2]uint64
 }
@@ -78,11 +83,19 @@ func (p *Plugin) newInstance(ctx context.Context, op string) (*instance, error) 
 	if err != nil {
 		return nil, &Error{Plugin: p.name, Op: op, Kind: ABIViolation, Message: "instantiate: " + err.Error(), Err: err}
 	}
+	fuel, ok := mod.ExportedGlobal(meter.FuelExport).(api.MutableGlobal)
+	reserve, okReserve := mod.ExportedGlobal(meter.ReserveExport).(api.MutableGlobal)
+	if (!ok || !okReserve) && p.host.guard == guardMeter {
+		_ = mod.Close(context.Background())
+		return nil, &Error{Plugin: p.name, Op: op, Kind: ABIViolation, Message: "instantiate: the metered module has no fuel counter"}
+	}
 	inst := &instance{
 		p: p, id: id, mod: mod, mem: mem, out: out, log: log,
-		alloc: mod.ExportedFunction(pluginapi.ExportAlloc),
-		free:  mod.ExportedFunction(pluginapi.ExportFree),
-		align: mod.ExportedFunction(pluginapi.ExportAlign),
+		alloc:   mod.ExportedFunction(pluginapi.ExportAlloc),
+		free:    mod.ExportedFunction(pluginapi.ExportFree),
+		align:   mod.ExportedFunction(pluginapi.ExportAlign),
+		fuel:    fuel,
+		reserve: reserve,
 	}
 	if init := mod.ExportedFunction(pluginapi.ExportInitialize); init != nil {
 		cs := &callState{plugin: p.name, op: op, log: log, limits: p.limits}
@@ -114,57 +127,60 @@ func (inst *instance) call(ctx context.Context, cs *callState, timeout time.Dura
 }
 
 // callIn runs export f in cctx, a context that carries cs and ends with
-// cause wall; parent is the caller's context.
+// cause wall; parent is the caller's context. The call gets what is left
+// of cs's fuel, and is stopped when cctx ends by zeroing its fuel: the
+// guest traps at its next charge (a function entry or a loop header), and
+// a guest in a host function traps when that returns to it.
 func (inst *instance) callIn(cctx, parent context.Context, cs *callState, wall *LimitError, f api.Function, params ...uint64) ([]uint64, error) {
 	inst.out.resetTail()
-	res, err := inst.exec(cctx, f, params...)
+	if inst.fuel == nil { // the guard-cost benchmark's unmetered modules
+		res, err := inst.invoke(cctx, f, params...)
+		if err != nil {
+			return nil, inst.classify(cctx, parent, cs, wall, err, false)
+		}
+		return res, nil
+	}
+	budget := cs.limits.Fuel - cs.fuelUsed
+	fuel, reserve := meter.Split(budget)
+	inst.fuel.Set(uint64(fuel))
+	inst.reserve.Set(uint64(reserve))
+	release := inst.stopAtEnd(cctx)
+	res, err := inst.invoke(cctx, f, params...)
+	release()
+	fuel, reserve = int64(inst.fuel.Get()), int64(inst.reserve.Get())
+	cs.fuelUsed += budget - max(fuel+reserve, 0)
 	if err == nil {
 		return res, nil
 	}
-	return nil, inst.classify(cctx, parent, cs, wall, err)
+	return nil, inst.classify(cctx, parent, cs, wall, err, fuel < 0)
 }
 
-// exec calls f. A module compiled with interrupt checks stops by itself
-// when ctx ends; a trusted one cannot be interrupted, so it runs on its own
-// goroutine and is abandoned if it outlives ctx by abandonGrace: the caller
-// gets its answer, and the instance is closed when the guest returns.
-func (inst *instance) exec(ctx context.Context, f api.Function, params ...uint64) ([]uint64, error) {
-	if !inst.p.trusted {
-		return inst.invoke(ctx, f, params...)
+// stopAtEnd zeroes the instance's fuel (reserve and counter) when ctx ends, and again every
+// stopInterval until the returned release is called; release waits until
+// nothing writes the counter any more.
+func (inst *instance) stopAtEnd(ctx context.Context) (release func()) {
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(exited)
+		t := time.NewTicker(stopInterval)
+		defer t.Stop()
+		for {
+			inst.reserve.Set(0)
+			inst.fuel.Set(0)
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	})
+	return func() {
+		close(done)
+		if !stop() {
+			<-exited
+		}
 	}
-	type outcome struct {
-		res []uint64
-		err error
-	}
-	done := make(chan outcome, 1)
-	inst.p.running.Add(1)
-	go func() {
-		defer inst.p.running.Done()
-		res, err := inst.invoke(ctx, f, params...)
-		done <- outcome{res, err}
-	}()
-	select {
-	case o := <-done:
-		return o.res, o.err
-	case <-ctx.Done():
-	}
-	t := time.NewTimer(abandonGrace)
-	defer t.Stop()
-	select {
-	case o := <-done:
-		return o.res, o.err
-	case <-t.C:
-	}
-	inst.closed = true // never reused; closed when the guest returns
-	inst.p.running.Add(1)
-	go func() {
-		defer inst.p.running.Done()
-		<-done
-		inst.out.flush()
-		_ = inst.mod.Close(context.Background())
-	}()
-	inst.log.LogAttrs(ctx, slog.LevelWarn, "trusted plugin did not stop at the end of its call; it keeps running until it returns")
-	return nil, ctx.Err()
 }
 
 // invoke calls f with the instance's reusable stack.
@@ -180,8 +196,10 @@ func (inst *instance) invoke(ctx context.Context, f api.Function, params ...uint
 // classify explains why a call failed, most specific first: the error a
 // host function ended it with, the session's fatal error (a limit), a
 // refused memory grow, the wall-time limit, the caller's cancellation, the
-// guest's exit, and otherwise a crash with the guest's last words.
-func (inst *instance) classify(cctx, parent context.Context, cs *callState, wall *LimitError, err error) error {
+// fuel limit (the meter trapped: outOfFuel, and neither of the two before
+// made the host zero the counter), the guest's exit, and otherwise a crash
+// with the guest's last words.
+func (inst *instance) classify(cctx, parent context.Context, cs *callState, wall *LimitError, err error, outOfFuel bool) error {
 	var he *Error
 	var le *LimitError
 	if err := cs.fatalErr(); err != nil {
@@ -200,6 +218,8 @@ func (inst *instance) classify(cctx, parent context.Context, cs *callState, wall
 		return wall
 	case parent.Err() != nil:
 		return fmt.Errorf("plugin %s: %s: %w", cs.plugin, cs.op, parent.Err())
+	case outOfFuel:
+		return &LimitError{Plugin: cs.plugin, Op: cs.op, Limit: LimitFuel, Value: strconv.FormatInt(cs.limits.Fuel, 10)}
 	}
 	reason := inst.out.reason()
 	var exit *sys.ExitError

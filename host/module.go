@@ -11,6 +11,7 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
+	"github.com/alignhost/alignhost/host/internal/meter"
 	"github.com/alignhost/alignhost/pluginapi"
 )
 
@@ -30,6 +31,14 @@ type ModuleInfo struct {
 	// ImportedABIs lists the plugin ABI versions whose import module
 	// (alignhost_vN) the module imports from.
 	ImportedABIs []int `json:"imported_abis,omitempty"`
+	// Functions counts the functions the module defines; CodeBytes is the
+	// size of their bodies, LargestFunction the largest body's, and
+	// Nesting the deepest nesting of blocks in any of them: what the
+	// compile limits (CompileLimits) are checked against.
+	Functions       int `json:"functions"`
+	CodeBytes       int `json:"code_bytes"`
+	LargestFunction int `json:"largest_function"`
+	Nesting         int `json:"nesting"`
 }
 
 // Function is one imported or exported function.
@@ -68,31 +77,62 @@ func typeNames(ts []api.ValueType) []string {
 	return out
 }
 
-// moduleInfo describes a compiled module.
-func moduleInfo(cm wazero.CompiledModule, size int, sum string) *ModuleInfo {
-	info := &ModuleInfo{Size: size, SHA256: sum}
+// moduleInfo describes a decoded module.
+func moduleInfo(m *meter.Module, sum string) *ModuleInfo {
+	info := &ModuleInfo{Size: m.Size, SHA256: sum, Functions: len(m.Functions)}
+	function := func(module, name string, t meter.FuncType) Function {
+		f := Function{Module: module, Name: name, Params: []string{}, Results: []string{}}
+		for _, v := range t.Params {
+			f.Params = append(f.Params, api.ValueTypeName(v))
+		}
+		for _, v := range t.Results {
+			f.Results = append(f.Results, api.ValueTypeName(v))
+		}
+		return f
+	}
 	abis := map[int]bool{}
-	for _, f := range cm.ImportedFunctions() {
-		mod, name, _ := f.Import()
-		info.Imports = append(info.Imports, Function{Module: mod, Name: name, Params: typeNames(f.ParamTypes()), Results: typeNames(f.ResultTypes())})
-		if n, ok := abiOf(mod); ok {
-			abis[n] = true
+	var memories []meter.Memory
+	for _, im := range m.Imports {
+		switch im.Kind {
+		case meter.KindFunction:
+			var t meter.FuncType
+			if int(im.Type) < len(m.Types) {
+				t = m.Types[im.Type]
+			}
+			info.Imports = append(info.Imports, function(im.Module, im.Name, t))
+			if n, ok := abiOf(im.Module); ok {
+				abis[n] = true
+			}
+		case meter.KindMemory:
+			memories = append(memories, im.Memory)
 		}
 	}
-	for name, f := range cm.ExportedFunctions() {
-		info.Exports = append(info.Exports, Function{Name: name, Params: typeNames(f.ParamTypes()), Results: typeNames(f.ResultTypes())})
+	memories = append(memories, m.Memories...)
+	for _, e := range m.Exports {
+		switch e.Kind {
+		case meter.KindFunction:
+			t, _ := m.FunctionType(e.Index)
+			info.Exports = append(info.Exports, function("", e.Name, t))
+		case meter.KindMemory:
+			if e.Name == pluginapi.ExportMemory && int(e.Index) < len(memories) {
+				mem := memories[e.Index]
+				info.MemoryMinPages = uint32(min(mem.Min, 1<<32-1))
+				if mem.HasMax {
+					info.MemoryMaxPages = uint32(min(mem.Max, 1<<32-1))
+				}
+			}
+		}
+	}
+	for _, b := range m.Bodies {
+		info.CodeBytes += b.Size
+		info.LargestFunction = max(info.LargestFunction, b.Size)
+		info.Nesting = max(info.Nesting, b.Nesting)
 	}
 	sort.Slice(info.Imports, func(i, j int) bool {
 		a, b := info.Imports[i], info.Imports[j]
 		return a.Module < b.Module || a.Module == b.Module && a.Name < b.Name
 	})
 	sort.Slice(info.Exports, func(i, j int) bool { return info.Exports[i].Name < info.Exports[j].Name })
-	if m, ok := cm.ExportedMemories()[pluginapi.ExportMemory]; ok {
-		info.MemoryMinPages = m.Min()
-		if max, ok := m.Max(); ok {
-			info.MemoryMaxPages = max
-		}
-	}
 	for n := range abis {
 		info.ImportedABIs = append(info.ImportedABIs, n)
 	}

@@ -11,6 +11,11 @@ import (
 	"github.com/alignhost/alignhost/pluginapi"
 )
 
+// abandonGrace is how long Align waits, once a native optimizer's context
+// has ended, for an optimizer that does not return before it returns to
+// its caller and leaves the optimizer to finish on its own.
+const abandonGrace = 100 * time.Millisecond
+
 // Native runs an Optimizer in-process, through the same request and
 // response types, the same JSON encoding, the same capability rules and the
 // same limits (except memory) as a WebAssembly plugin: one optimizer's code

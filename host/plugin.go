@@ -34,8 +34,7 @@ type Plugin struct {
 	log      *slog.Logger
 	seq      atomic.Uint64
 	sem      chan struct{}
-	// running counts calls in flight, including guests abandoned after
-	// their deadline that have not returned yet.
+	// running counts calls in flight.
 	running sync.WaitGroup
 
 	mu     sync.Mutex
@@ -52,7 +51,8 @@ func (p *Plugin) Description() pluginapi.Description { return p.desc }
 // Info returns what is known of the module without running it.
 func (p *Plugin) Info() ModuleInfo { return *p.info }
 
-// Trusted reports whether the plugin runs without interrupt checks.
+// Trusted reports whether the plugin was loaded as trusted: its bytes are
+// pinned by hash. It runs metered and stoppable like any other.
 func (p *Plugin) Trusted() bool { return p.trusted }
 
 // initTime bounds start-up and describe.
@@ -194,7 +194,9 @@ func (p *Plugin) Align(ctx context.Context, in Input) (*Result, error) {
 		}
 		return nil, &Error{Plugin: p.name, Op: "align", Kind: ABIViolation, Message: "returned malformed JSON: " + err.Error(), Err: err}
 	}
-	return p.prep.finish(in, resp, sess.usage(), time.Since(start))
+	usage := sess.usage()
+	usage.Fuel = cs.fuelUsed
+	return p.prep.finish(in, resp, usage, time.Since(start))
 }
 
 // alignOn passes the request to the guest and returns its result.
@@ -273,9 +275,9 @@ func (p *Plugin) put(inst *instance, healthy bool) {
 }
 
 // Close closes the plugin's instances and releases its compiled code. It
-// waits for calls in flight until ctx ends; a plugin with a call still
-// running (a trusted guest that does not stop) is then left to the end of
-// the process.
+// waits for calls in flight until ctx ends, then returns an error and
+// leaves them; every call ends by its wall time, since the meter stops a
+// guest that does not return.
 func (p *Plugin) Close(ctx context.Context) error {
 	p.host.forget(p)
 	return p.close(ctx)

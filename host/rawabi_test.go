@@ -130,7 +130,7 @@ func TestRawABIAlign(t *testing.T) {
 	if len(models.requests) != 1 || models.requests[0].Model != "openai:/gpt-4.1" || len(models.requests[0].Messages) != 2 {
 		t.Errorf("chat requests = %+v", models.requests)
 	}
-	if res.Usage != (host.Usage{ModelCalls: 1, PromptTokens: 40, CompletionTokens: 12}) {
+	if u := res.Usage; u.Fuel <= 0 || u != (host.Usage{ModelCalls: 1, PromptTokens: 40, CompletionTokens: 12, Fuel: u.Fuel}) {
 		t.Errorf("usage = %+v", res.Usage)
 	}
 

@@ -78,8 +78,9 @@ func (a *app) pluginInspectCommand(cacheDir *string) *cobra.Command {
 	return &cobra.Command{
 		Use:   "inspect FILE.wasm",
 		Short: "Show a plugin's ABI version, description, imports, exports, size and SHA-256",
-		Long: `Inspect compiles the module, lists what it imports and exports, then loads it in
-the sandbox to check its ABI version and ask for its description: name, version,
+		Long: `Inspect reads the module's structure without compiling it, lists what it imports
+and exports, then loads it (compile limits, compilation, metering) in the sandbox
+to check its ABI version and ask for its description: name, version,
 configuration keys with defaults, and the capabilities it uses. A module that
 does not load is still described as far as possible, and the command fails.`,
 		Example: `  alignhost plugin inspect fewshot.wasm
