@@ -125,45 +125,13 @@ type LogResult struct {
 // nothing is logged; with it, invalid rows are skipped and listed in
 // LogResult.Rejected. Storage errors always fail the whole call.
 func (s *Store) LogAssessments(ctx context.Context, rows []AssessmentRow, opts LogOptions) (LogResult, error) {
-	var res LogResult
-	err := s.write(ctx, func(tx *sql.Tx) error {
-		lg, err := prepareLogger(ctx, tx)
-		if err != nil {
-			return err
+	return s.LogAssessmentSeq(ctx, func(yield func(AssessmentRow, error) bool) {
+		for _, r := range rows {
+			if !yield(r, nil) {
+				return
+			}
 		}
-		defer lg.close()
-		for i := range rows {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			r, err := lg.log(ctx, rows[i].Assessment, opts)
-			if err != nil {
-				return err
-			}
-			if r.reason != "" {
-				rerr := &RowError{Index: i, Line: rows[i].Line, TraceID: rows[i].Assessment.TraceID, Reason: r.reason}
-				if !opts.SkipInvalid {
-					return rerr
-				}
-				res.Rejected = append(res.Rejected, rerr)
-				continue
-			}
-			switch r.outcome {
-			case added:
-				res.Added++
-			case updated:
-				res.Updated++
-			case unchanged:
-				res.Unchanged++
-			}
-			res.Superseded += r.superseded
-		}
-		return nil
-	})
-	if err != nil {
-		return LogResult{}, fmt.Errorf("log assessments: %w", err)
-	}
-	return res, nil
+	}, opts)
 }
 
 // logger holds the statements of one LogAssessments transaction.
