@@ -76,10 +76,10 @@
 // never waits on a spinning guest. [Manifest.Trusted] means only that the
 // module's bytes are pinned by [Manifest.SHA256]; it changes nothing in
 // how the module runs. The cost, measured by BenchmarkGuard (CPU per align
-// against the same module with no guard at all; medians of 5 runs on a
-// loaded 2-core machine): the meter 1.02× on noop (10 examples), 1.13× on
-// fewshot (30 of 300), 1.05× and 1.15× on MemAlign (100 and 1,000
-// examples), against 2.4×, 3.1×, 3.2× and 3.1× for the interrupt checks.
+// against the same module with no guard at all, medians, on a shared 2-core
+// machine whose figures move between runs): the meter 1.0–1.2× on noop,
+// fewshot and MemAlign (100 and 1,000 examples), against 2.4–4.2× for the
+// interrupt checks; docs/abi.md has the table.
 //
 // # Compile limits
 //

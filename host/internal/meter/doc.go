@@ -7,16 +7,17 @@
 // [Limits] (module size, function count, function body size, nesting
 // depth) with a *[LimitError] naming the limit, the value and the
 // function. [Module.Instrument] then adds two mutable i64 globals, the fuel
-// counter (exported as [FuelExport]) and a check value ([CheckExport]),
-// and at every function entry and every loop header inserts a charge:
+// counter (exported as [FuelExport]) and a reserve ([ReserveExport]), and
+// at every function entry and every loop header inserts a charge:
 //
 //	global.get $fuel; i64.const N; i64.sub; global.set $fuel
-//	global.get $fuel; global.get $check; i64.lt_s
+//	global.get $fuel; i64.const 0; i64.lt_s
 //	if <slow path> end
 //
-// The slow path traps (unreachable) when the counter is below zero, sets
-// the check to max(counter - [YieldEvery], 0), and runs memory.grow 0,
-// which wazero answers in Go: see [YieldEvery] for why.
+// The slow path moves the counter into the reserve, traps (unreachable)
+// when that is below zero, refills the counter with up to [YieldEvery] of
+// it, and runs memory.grow 0, which wazero answers in Go: see [YieldEvery]
+// for why.
 //
 // N is the number of instructions of the function or loop body outside its
 // nested loops (at least 1). Between two charges execution only moves
