@@ -67,10 +67,11 @@ type Align struct {
 	// RequireImprovement refuses to register an aligned judge whose
 	// held-out kappa is not better than its base's.
 	RequireImprovement bool `toml:"require_improvement"`
-	// Plugins pins optimizer modules by SHA-256: a module whose hash is
-	// listed here as trusted runs without the interrupt checks that stop a
-	// spinning module (see docs/abi.md). The bundled MemAlign is trusted
-	// without being listed.
+	// TrustedSHA256 pins optimizer modules by SHA-256: a module whose hash
+	// is listed here is trusted, which means only that its bytes are the
+	// ones pinned. Every module, trusted or not, is metered and stopped at
+	// its limits (see docs/abi.md). The bundled MemAlign is trusted without
+	// being listed.
 	TrustedSHA256 []string `toml:"trusted_sha256"`
 }
 
