@@ -244,6 +244,7 @@ func (o *Outcome) addUsage(u host.Usage) {
 	o.Usage.ModelCalls += u.ModelCalls
 	o.Usage.PromptTokens += u.PromptTokens
 	o.Usage.CompletionTokens += u.CompletionTokens
+	o.Usage.Fuel += u.Fuel
 }
 
 // alignOn runs the optimizer on examples.

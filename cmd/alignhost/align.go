@@ -441,6 +441,10 @@ func (a *app) printAlign(base *store.RegisteredJudge, out *align.Outcome, desc p
 	}
 	fmt.Fprintf(w, "  model calls: %d, tokens %d, wall time %s\n", out.Usage.ModelCalls,
 		out.Usage.PromptTokens+out.Usage.CompletionTokens, took.Round(time.Millisecond))
+	if out.Usage.Fuel > 0 {
+		// What the meter charged the optimizer: the same on any machine.
+		fmt.Fprintf(w, "  fuel:        %s\n", thousands(out.Usage.Fuel))
+	}
 	for _, warn := range out.Warnings {
 		fmt.Fprintf(w, "  warning:     %s\n", termtext.Line(warn))
 	}

@@ -183,6 +183,10 @@ func TestAlignWithAPluginThatCallsNoModel(t *testing.T) {
 	if out.Registered != "support_quality@2" || !strings.HasPrefix(out.Optimizer, "noop") {
 		t.Errorf("noop alignment without a key: %+v", out)
 	}
+	// The summary says what the meter charged the plugin.
+	if text := c.ok("align", "--judge", "support_quality@1", "--optimizer", plugins["noop"]); !strings.Contains(text, "  fuel:        ") {
+		t.Errorf("the align summary does not show the fuel used:\n%s", text)
+	}
 	errOut := c.fail(exitFailure, "align", "--judge", "support_quality")
 	if !strings.Contains(errOut, "reflection model for memalign") || !strings.Contains(errOut, "OPENAI_API_KEY") {
 		t.Errorf("memalign without a key: %q", errOut)

@@ -182,8 +182,8 @@ func resumeLine(ri *eval.ResumeInfo) string {
 }
 
 // thousands writes n with comma separators: 1,000.
-func thousands(n int) string {
-	s := strconv.Itoa(n)
+func thousands[N int | int64](n N) string {
+	s := strconv.FormatInt(int64(n), 10)
 	if n < 0 {
 		return "-" + thousands(-n)
 	}
