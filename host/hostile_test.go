@@ -322,4 +322,55 @@ func TestGuestOutputIsLogged(t *testing.T) {
 	if len(rec.find("plugin output exceeds 1 MiB; dropping the rest")) != 1 {
 		t.Error("no notice that output was dropped")
 	}
+
+	// The log import is bounded per call too: 5,000 messages log the first
+	// 1,000, one notice when the bound is reached and the count at the end.
+	if _, err := p.Align(context.Background(), host.Input{Judge: testJudge(t), Examples: testExamples(1),
+		Config: map[string]any{"mode": "log_flood", "n": 5000}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rec.find("log flood " + strings.Repeat("z", 100))); n != 1000 {
+		t.Errorf("a flood of 5,000 log messages logged %d, want the bound of 1,000", n)
+	}
+	if n := len(rec.find("plugin log limit reached: the rest of this call's log is dropped")); n != 1 {
+		t.Errorf("%d notices that the log limit was reached, want 1", n)
+	}
+	dropped := rec.find("plugin log messages dropped")
+	if len(dropped) != 1 || attr(dropped[0], "dropped") != "4000" {
+		t.Errorf("dropped report = %v, want one saying 4000", dropped)
+	}
+	// The next call has a bound of its own.
+	before = len(rec.find("log flood " + strings.Repeat("z", 100)))
+	if _, err := p.Align(context.Background(), host.Input{Judge: testJudge(t), Examples: testExamples(1),
+		Config: map[string]any{"mode": "log_flood", "n": 10}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(rec.find("log flood "+strings.Repeat("z", 100))) - before; n != 10 {
+		t.Errorf("the next call logged %d of its 10 messages", n)
+	}
+}
+
+// TestNativeLogIsBounded: a native optimizer's log is bounded per call as
+// a WebAssembly one's is.
+func TestNativeLogIsBounded(t *testing.T) {
+	rec := &recorder{}
+	h := newHost(t, host.NewConfig().WithLogger(slog.New(rec)))
+	n, err := h.LoadNative(scripted(nil, func(ctx context.Context, hh pluginapi.Host, req *pluginapi.AlignRequest) (*pluginapi.AlignResponse, error) {
+		for range 3000 {
+			hh.Log(pluginapi.LevelInfo, "native flood")
+		}
+		return &pluginapi.AlignResponse{Judge: req.Judge}, nil
+	}), host.Manifest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Align(context.Background(), host.Input{Judge: testJudge(t), Examples: testExamples(1)}); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(rec.find("native flood")); got != 1000 {
+		t.Errorf("a native flood of 3,000 messages logged %d, want 1,000", got)
+	}
+	if dropped := rec.find("plugin log messages dropped"); len(dropped) != 1 || attr(dropped[0], "dropped") != "2000" {
+		t.Errorf("dropped report = %v, want one saying 2000", dropped)
+	}
 }

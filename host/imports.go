@@ -31,6 +31,8 @@ type callState struct {
 	// fuelUsed is the fuel the call's exports were charged so far, out of
 	// limits.Fuel.
 	fuelUsed int64
+	// logs bounds what the call logs.
+	logs logGate
 
 	// fatal is the first error a host function ended the call with, under
 	// a lock so that any goroutine may read it.
@@ -197,7 +199,9 @@ func logImport(ctx context.Context, mod api.Module, stack []uint64) {
 	cs := callFrom(ctx)
 	level, ptr, n := api.DecodeI32(stack[0]), api.DecodeU32(stack[1]), api.DecodeU32(stack[2])
 	msg := cs.text(mod, pluginapi.ImportLog, ptr, n)
-	cs.log.LogAttrs(ctx, slogLevel(pluginapi.Level(level)), msg)
+	if cs.logs.admit(ctx, cs.log, len(msg)) {
+		cs.log.LogAttrs(ctx, slogLevel(pluginapi.Level(level)), msg)
+	}
 }
 
 // progressImport is (done, total, ptr, len) -> ().

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/alignhost/alignhost/pluginapi"
@@ -135,6 +136,11 @@ func (n *Native) Align(ctx context.Context, in Input) (*Result, error) {
 		done <- o
 	}()
 	var o outcome
+	defer func() {
+		h.logMu.Lock()
+		defer h.logMu.Unlock()
+		h.logs.report(ctx, h.log)
+	}()
 	select {
 	case o = <-done:
 	case <-cctx.Done():
@@ -194,6 +200,9 @@ type nativeHost struct {
 	sess   *session
 	log    *slog.Logger
 	cancel context.CancelCauseFunc
+
+	logMu sync.Mutex // a native optimizer may log from several goroutines
+	logs  logGate
 }
 
 // exchange runs one capability call: req through JSON into the session's
@@ -259,7 +268,13 @@ func (h *nativeHost) Evaluate(ctx context.Context, req pluginapi.EvaluateRequest
 }
 
 func (h *nativeHost) Log(level pluginapi.Level, msg string) {
-	h.log.LogAttrs(context.Background(), slogLevel(level), shorten(validUTF8(msg), pluginapi.MaxLogBytes))
+	msg = shorten(validUTF8(msg), pluginapi.MaxLogBytes)
+	h.logMu.Lock()
+	ok := h.logs.admit(context.Background(), h.log, len(msg))
+	h.logMu.Unlock()
+	if ok {
+		h.log.LogAttrs(context.Background(), slogLevel(level), msg)
+	}
 }
 
 func (h *nativeHost) Progress(done, total int, msg string) {

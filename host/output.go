@@ -149,3 +149,42 @@ func (o *guestOutput) reason() string {
 	}
 	return ""
 }
+
+// The bounds of what one call may log through the log import (or
+// pluginapi.Host.Log natively); the rest is dropped, with one notice when
+// the bound is reached and the count at the end of an align.
+const (
+	maxLogMessages = 1000
+	maxLogTotal    = 1 << 20
+)
+
+// logGate counts what one call has logged and admits messages up to the
+// bounds. It is used by the guest's goroutine only, or under nativeHost's
+// lock.
+type logGate struct {
+	messages, bytes int
+	dropped         int
+}
+
+// admit reports whether a message of n bytes may be logged, and logs the
+// notice once, when the first message is refused.
+func (g *logGate) admit(ctx context.Context, log *slog.Logger, n int) bool {
+	if g.messages < maxLogMessages && g.bytes+n <= maxLogTotal {
+		g.messages++
+		g.bytes += n
+		return true
+	}
+	if g.dropped == 0 {
+		log.LogAttrs(ctx, slog.LevelWarn, "plugin log limit reached: the rest of this call's log is dropped",
+			slog.Int("max_messages", maxLogMessages), slog.Int("max_bytes", maxLogTotal))
+	}
+	g.dropped++
+	return false
+}
+
+// report logs how many messages were dropped, if any.
+func (g *logGate) report(ctx context.Context, log *slog.Logger) {
+	if g.dropped > 0 {
+		log.LogAttrs(ctx, slog.LevelWarn, "plugin log messages dropped", slog.Int("dropped", g.dropped))
+	}
+}

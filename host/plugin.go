@@ -182,6 +182,7 @@ func (p *Plugin) Align(ctx context.Context, in Input) (*Result, error) {
 	cctx = withCall(cctx, cs)
 
 	out, err := inst.alignOn(cctx, ctx, cs, wall, data)
+	cs.logs.report(ctx, cs.log)
 	p.put(inst, err == nil)
 	if err != nil {
 		return nil, err

@@ -253,6 +253,12 @@ func align(ptr unsafe.Pointer, size uint32) uint64 {
 		for range req.Config.N {
 			chatOnce()
 		}
+	case "log_flood":
+		// Far more log messages than a call may log.
+		msg := "log flood " + strings.Repeat("z", 100)
+		for range req.Config.N {
+			hostLog(2, unsafe.Pointer(unsafe.StringData(msg)), uint32(len(msg)))
+		}
 	case "flood":
 		line := strings.Repeat("y", 1023) + "\n"
 		for range 3 << 10 {
