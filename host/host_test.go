@@ -2,6 +2,7 @@ package host_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -328,5 +329,22 @@ func TestGoSDK(t *testing.T) {
 	if _, err := p.Align(context.Background(), host.Input{Judge: j, Examples: testExamples(1)}); err == nil ||
 		!strings.Contains(err.Error(), "needs at least 2 labelled examples, got 1") {
 		t.Errorf("one example: %v", err)
+	}
+}
+
+// TestSDKKeepsUnknownJudgeMembers: a Go plugin built with the SDK decodes
+// the judge and encodes it again; a member no alignhost knows today comes
+// back byte for byte.
+func TestSDKKeepsUnknownJudgeMembers(t *testing.T) {
+	h := newHost(t, host.NewConfig())
+	p := load(t, h, "noop", host.Manifest{})
+	j := testJudge(t).Clone()
+	j.Extra = map[string]json.RawMessage{"member_of_abi_v1_9": json.RawMessage(`{"weights":[0.25,1e-3],"mode":"strict"}`)}
+	res, err := p.Align(context.Background(), host.Input{Judge: j, Examples: testExamples(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(res.Judge.Extra["member_of_abi_v1_9"]); got != `{"weights":[0.25,1e-3],"mode":"strict"}` {
+		t.Errorf("the unknown member came back as %q", got)
 	}
 }

@@ -39,6 +39,12 @@ func (j *Judge) Clone() *Judge {
 		p := *j.Provenance
 		c.Provenance = &p
 	}
+	if j.Extra != nil {
+		c.Extra = make(map[string]json.RawMessage, len(j.Extra))
+		for k, v := range j.Extra {
+			c.Extra[k] = slices.Clone(v)
+		}
+	}
 	return &c
 }
 
@@ -190,15 +196,79 @@ func (j *Judge) Fingerprint() string {
 //
 // Hold a Judge in a named field rather than embedding it: an embedded Judge
 // would promote this method and decode the whole enclosing object.
+//
+// Members the package does not know are kept in Extra.
 func (j *Judge) UnmarshalJSON(data []byte) error {
 	type plain Judge // plain has Judge's fields but not this method
 	var p plain
 	if err := json.Unmarshal(data, &p); err != nil {
 		return err
 	}
+	var members map[string]json.RawMessage
+	if err := json.Unmarshal(data, &members); err != nil {
+		return err
+	}
+	p.Extra = nil
+	for k, v := range members {
+		if !knownMember(k) {
+			if p.Extra == nil {
+				p.Extra = map[string]json.RawMessage{}
+			}
+			p.Extra[k] = v
+		}
+	}
 	*j = Judge(p)
 	j.normalizeExamples()
 	return nil
+}
+
+// MarshalJSON encodes the judge with the members of Extra after the ones
+// the package knows, in the order of their names.
+func (j Judge) MarshalJSON() ([]byte, error) {
+	type plain Judge
+	b, err := json.Marshal(plain(j))
+	if err != nil || len(j.Extra) == 0 {
+		return b, err
+	}
+	keys := make([]string, 0, len(j.Extra))
+	for k := range j.Extra {
+		if !knownMember(k) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	out := b[:len(b)-1] // without the closing brace
+	for _, k := range keys {
+		name, err := json.Marshal(k)
+		if err != nil {
+			return nil, err
+		}
+		v := j.Extra[k]
+		if len(v) == 0 {
+			v = json.RawMessage("null")
+		}
+		if !json.Valid(v) {
+			return nil, fmt.Errorf("judge %s: member %s is not valid JSON", j.Name, name)
+		}
+		if len(out) > 1 {
+			out = append(out, ',')
+		}
+		out = append(out, name...)
+		out = append(out, ':')
+		out = append(out, v...)
+	}
+	return append(out, '}'), nil
+}
+
+// knownMember reports whether name is a member of the judge's JSON that
+// this package decodes into a field.
+func knownMember(name string) bool {
+	switch name {
+	case "name", "description", "instructions", "model", "type", "values", "ordinal", "min", "max",
+		"inference_params", "builtin", "memory", "provenance":
+		return true
+	}
+	return false
 }
 
 // normalizeExamples replaces each memory example's value by its canonical

@@ -17,7 +17,10 @@
 // package judgefile.
 package judge
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // DefaultModel is the model URI a judge uses when it names none and no
 // configuration overrides it.
@@ -59,6 +62,12 @@ type Judge struct {
 	Memory *Memory `json:"memory,omitempty" toml:"memory,omitempty"`
 	// Provenance records how an aligned judge was made. Nil otherwise.
 	Provenance *Provenance `json:"provenance,omitempty" toml:"provenance,omitempty"`
+
+	// Extra holds the members of the judge's JSON this version of the
+	// package does not know (added by a newer alignhost), exactly as they
+	// were, so that a judge decoded and encoded again — by a plugin built
+	// today, say — keeps them. Members this package knows are never in it.
+	Extra map[string]json.RawMessage `json:"-" toml:"-"`
 }
 
 // Kind is the kind of value a judge returns.
