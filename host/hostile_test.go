@@ -2,6 +2,7 @@ package host_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/alignhost/alignhost/host"
+	"github.com/alignhost/alignhost/judge"
 	"github.com/alignhost/alignhost/llm"
 	"github.com/alignhost/alignhost/llm/llmtest"
 	"github.com/alignhost/alignhost/pluginapi"
@@ -92,6 +94,10 @@ func TestHostile(t *testing.T) {
 		{mode: "bad_template", check: kind(host.InvalidJudge, "unknown template variable {{ nonsense }}")},
 		{mode: "change_model", check: kind(host.InvalidJudge, `model changed from "openai:/gpt-4.1-mini" to "openai:/gpt-5", which the user did not allow`)},
 		{mode: "change_type", check: kind(host.InvalidJudge, "value type changed from boolean (yes/no) to string")},
+		{mode: "change_params", check: kind(host.InvalidJudge, "the judge's inference_params changed; a plugin must keep them")},
+		{mode: "change_description", check: kind(host.InvalidJudge, "the judge's description changed; a plugin must keep it")},
+		{mode: "drop_member", check: kind(host.InvalidJudge, `the judge's member "future_member" was dropped or changed`)},
+		{mode: "guideline_bomb", check: kind(host.InvalidJudge, "the guidelines are 409600 bytes together, more than 262144")},
 		{mode: "gigantic", config: map[string]any{"size_mb": 4}, check: limit(host.LimitMessageSize, "1 MiB")},
 		{mode: "oob_result", check: kind(host.ABIViolation, "alignhost_align returned a result outside its memory (address 0xffff0000, length 4096")},
 		{mode: "no_result", check: kind(host.ABIViolation, "alignhost_align returned no result")},
@@ -113,7 +119,9 @@ func TestHostile(t *testing.T) {
 		{mode: "env", check: kind(host.OptimizerFailed, "environment: []")},
 		{mode: "network", check: kind(host.OptimizerFailed, "dial:")},
 	}
-	j := testJudge(t)
+	j := testJudge(t).Clone()
+	// A member no alignhost knows today, which every plugin must keep.
+	j.Extra = map[string]json.RawMessage{"future_member": json.RawMessage(`{"x":1}`)}
 	for _, tc := range cases {
 		t.Run(tc.mode, func(t *testing.T) {
 			srv.Reset()
@@ -213,7 +221,7 @@ func TestSandboxGrants(t *testing.T) {
 			if err != nil {
 				got = err.Error()
 			} else {
-				got = res.Judge.Description
+				got = said(res.Judge)
 			}
 			if !strings.Contains(got, tc.want) {
 				t.Errorf("got %q, want it to contain %q", got, tc.want)
@@ -235,7 +243,7 @@ func TestDeterministicRandomness(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return res.Judge.Description
+		return said(res.Judge)
 	}
 	a, b, c := random(1), random(1), random(2)
 	if len(a) != 32 {
@@ -259,7 +267,7 @@ func TestPoolRecyclesInstances(t *testing.T) {
 		if err != nil {
 			return "", err
 		}
-		return res.Judge.Description, nil
+		return said(res.Judge), nil
 	}
 	var seq []string
 	for range 4 {
@@ -373,4 +381,14 @@ func TestNativeLogIsBounded(t *testing.T) {
 	if dropped := rec.find("plugin log messages dropped"); len(dropped) != 1 || attr(dropped[0], "dropped") != "2000" {
 		t.Errorf("dropped report = %v, want one saying 2000", dropped)
 	}
+}
+
+// said is what the hostile guest passed back in the judge's instructions
+// (see say in testdata/hostile).
+func said(j *judge.Judge) string {
+	i := strings.LastIndex(j.Instructions, " [")
+	if i < 0 || !strings.HasSuffix(j.Instructions, "]") {
+		return ""
+	}
+	return j.Instructions[i+2 : len(j.Instructions)-1]
 }

@@ -19,6 +19,13 @@ const (
 	MaxGuidelines        = 1000
 	MaxGuidelineBytes    = 4 << 10
 	MaxMemoryExamples    = 100_000
+	// MaxGuidelinesBytes bounds all guidelines together: they are sent
+	// with every judgement the aligned judge makes, so they bound the
+	// prompt it sends (about 64k tokens).
+	MaxGuidelinesBytes = 256 << 10
+	// MaxRetrievalK bounds how many stored examples every judgement
+	// retrieves into its prompt.
+	MaxRetrievalK = 100
 )
 
 // The sizes a report is trimmed to.
@@ -31,9 +38,12 @@ const (
 // ValidateJudge reports whether got may replace base as the result of an
 // alignment: it passes judge.Validate; it keeps base's name and value type
 // (kind, values, bounds); it keeps base's model unless got's model is one
-// of allowedModels; and it has at most [MaxInstructionsBytes] of
-// instructions, [MaxGuidelines] guidelines of at most [MaxGuidelineBytes]
-// each and [MaxMemoryExamples] memory examples.
+// of allowedModels; it keeps base's description, builtin, inference
+// parameters and unknown members (judge.Judge.Extra); and it has at most
+// [MaxInstructionsBytes] of instructions, [MaxGuidelines] guidelines of at
+// most [MaxGuidelineBytes] each and [MaxGuidelinesBytes] together, a
+// retrieval k of at most [MaxRetrievalK] and [MaxMemoryExamples] memory
+// examples.
 func ValidateJudge(base, got *judge.Judge, allowedModels []string) error {
 	if got == nil {
 		return errors.New("no judge returned")
@@ -51,10 +61,18 @@ func ValidateJudge(base, got *judge.Judge, allowedModels []string) error {
 		if len(m.Guidelines) > MaxGuidelines {
 			return fmt.Errorf("memory holds %d guidelines, more than %d", len(m.Guidelines), MaxGuidelines)
 		}
+		total := 0
 		for i, g := range m.Guidelines {
 			if len(g.Text) > MaxGuidelineBytes {
 				return fmt.Errorf("guideline %d is %d bytes, more than %d", i, len(g.Text), MaxGuidelineBytes)
 			}
+			total += len(g.Text)
+		}
+		if total > MaxGuidelinesBytes {
+			return fmt.Errorf("the guidelines are %d bytes together, more than %d: every judgement would send them", total, MaxGuidelinesBytes)
+		}
+		if k := m.Retrieval.K; k > MaxRetrievalK {
+			return fmt.Errorf("retrieval k is %d, more than %d: every judgement would send that many examples", k, MaxRetrievalK)
 		}
 		if len(m.Examples) > MaxMemoryExamples {
 			return fmt.Errorf("memory holds %d examples, more than %d", len(m.Examples), MaxMemoryExamples)
@@ -76,7 +94,58 @@ func sameContract(base, got *judge.Judge, allowed []string) error {
 	if got.Model != base.Model && !slices.Contains(allowed, got.Model) {
 		return fmt.Errorf("the judge's model changed from %q to %q, which the user did not allow", base.Model, shorten(got.Model, 80))
 	}
+	// What alignment is not for stays as it was: the description, the
+	// built-in it came from, the inference parameters every judgement
+	// sends (a plugin could raise max_tokens, the temperature or the
+	// service tier of every later call), and members this host does not
+	// know.
+	if got.Description != base.Description {
+		return errors.New("the judge's description changed; a plugin must keep it")
+	}
+	if got.Builtin != base.Builtin {
+		return fmt.Errorf("the judge's builtin changed from %q to %q; a plugin must keep it", base.Builtin, shorten(got.Builtin, 80))
+	}
+	if !sameJSON(base.InferenceParams, got.InferenceParams) {
+		return errors.New("the judge's inference_params changed; a plugin must keep them")
+	}
+	for k, v := range base.Extra {
+		if w, ok := got.Extra[k]; !ok || !sameJSON(v, w) {
+			return fmt.Errorf("the judge's member %q was dropped or changed; a plugin must keep members it does not know", shorten(k, 80))
+		}
+	}
+	for k := range got.Extra {
+		if _, ok := base.Extra[k]; !ok {
+			return fmt.Errorf("the judge gained an unknown member %q", shorten(k, 80))
+		}
+	}
 	return nil
+}
+
+// sameJSON reports whether a and b encode to the same JSON (so 1 and 1.0,
+// or a nil and an empty map, are the same).
+func sameJSON(a, b any) bool {
+	norm := func(v any) string {
+		if m, ok := v.(map[string]any); ok && len(m) == 0 {
+			v = nil
+		}
+		if r, ok := v.(json.RawMessage); ok {
+			var x any
+			if json.Unmarshal(r, &x) != nil {
+				return string(r)
+			}
+			v = x
+		}
+		bs, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Sprint(v)
+		}
+		var x any
+		if json.Unmarshal(bs, &x) == nil {
+			bs, _ = json.Marshal(x)
+		}
+		return string(bs)
+	}
+	return norm(a) == norm(b)
 }
 
 func sameBound(a, b *float64) bool {

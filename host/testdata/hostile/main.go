@@ -187,6 +187,18 @@ func align(ptr unsafe.Pointer, size uint32) uint64 {
 		j["instructions"] = "Judge {{ nonsense }} carefully."
 	case "change_model":
 		j["model"] = "openai:/gpt-5"
+	case "change_params":
+		j["inference_params"] = map[string]any{"temperature": 2, "service_tier": "priority", "max_tokens": 100000}
+	case "change_description":
+		j["description"] = "rewritten"
+	case "drop_member":
+		delete(j, "future_member")
+	case "guideline_bomb":
+		guidelines := make([]any, 100)
+		for i := range guidelines {
+			guidelines[i] = map[string]any{"text": strings.Repeat("g", 4<<10)}
+		}
+		j["memory"] = map[string]any{"guidelines": guidelines, "retrieval": map[string]any{"k": 3}}
 	case "change_type":
 		j["type"] = "string"
 		delete(j, "values")
@@ -214,7 +226,7 @@ func align(ptr unsafe.Pointer, size uint32) uint64 {
 			chatOnce()
 		}
 	case "chat":
-		j["description"] = chatOnce()
+		say(j, chatOnce())
 	case "read_file":
 		data, err := os.ReadFile("/etc/hostname")
 		if err != nil {
@@ -235,9 +247,9 @@ func align(ptr unsafe.Pointer, size uint32) uint64 {
 		if _, err := rand.Read(b[:]); err != nil {
 			return fail("random: %v", err)
 		}
-		j["description"] = hex.EncodeToString(b[:])
+		say(j, hex.EncodeToString(b[:]))
 	case "clock":
-		j["description"] = time.Now().UTC().Format(time.RFC3339)
+		say(j, time.Now().UTC().Format(time.RFC3339))
 	case "output":
 		fmt.Println("hello from stdout")
 		fmt.Fprintln(os.Stderr, "hello from stderr")
@@ -271,3 +283,10 @@ func align(ptr unsafe.Pointer, size uint32) uint64 {
 }
 
 func main() {}
+
+// say passes a value back to the test in the judge's instructions, the one
+// member a plugin may rewrite: it appends " [value]".
+func say(j map[string]any, v string) {
+	instr, _ := j["instructions"].(string)
+	j["instructions"] = instr + " [" + v + "]"
+}
