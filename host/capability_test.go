@@ -16,6 +16,7 @@ import (
 
 	"github.com/alignhost/alignhost/host"
 	"github.com/alignhost/alignhost/judge"
+	"github.com/alignhost/alignhost/llm"
 	"github.com/alignhost/alignhost/llm/llmtest"
 	"github.com/alignhost/alignhost/pluginapi"
 	"github.com/alignhost/alignhost/plugins/examples/fewshot"
@@ -461,5 +462,67 @@ func TestEvaluatorErrorsHideEndpoints(t *testing.T) {
 	}
 	if whole == nil || whole.Error() != `model_error: evaluate failed: Post "[endpoint]": dial tcp: connection refused` {
 		t.Errorf("whole-call error = %v", whole)
+	}
+}
+
+// memCache is an in-memory llm.Cache.
+type memCache struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (c *memCache) Get(_ context.Context, key string) ([]byte, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.m[key]
+	return v, ok, nil
+}
+
+func (c *memCache) Put(_ context.Context, key string, val []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[key] = val
+	return nil
+}
+
+// TestNoCacheReachesPluginChat: with WithNoCache (align --no-cache), a
+// plugin's repeated question is asked again instead of answered from the
+// client's cache.
+func TestNoCacheReachesPluginChat(t *testing.T) {
+	for _, noCache := range []bool{false, true} {
+		t.Run(fmt.Sprintf("no-cache=%v", noCache), func(t *testing.T) {
+			srv := llmtest.NewServer(t, llmtest.WithResponder(llmtest.Always("fine")))
+			client, err := llm.New(llm.WithGetenv(srv.Getenv), llm.WithCache(&memCache{m: map[string][]byte{}}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg := host.NewConfig().WithModels(client, testRoles...)
+			if noCache {
+				cfg = cfg.WithNoCache()
+			}
+			h := newHost(t, cfg)
+			n, err := h.LoadNative(scripted([]pluginapi.Capability{pluginapi.Chat}, func(ctx context.Context, hh pluginapi.Host, req *pluginapi.AlignRequest) (*pluginapi.AlignResponse, error) {
+				q := pluginapi.ChatRequest{Messages: []pluginapi.Message{{Role: "user", Content: "same question"}}}
+				for range 2 {
+					if _, err := hh.Chat(ctx, []pluginapi.ChatRequest{q}); err != nil {
+						return nil, err
+					}
+				}
+				return &pluginapi.AlignResponse{Judge: req.Judge}, nil
+			}), host.Manifest{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := n.Align(context.Background(), host.Input{Judge: testJudge(t), Examples: testExamples(1)}); err != nil {
+				t.Fatal(err)
+			}
+			want := 1
+			if noCache {
+				want = 2
+			}
+			if got := srv.Calls(); got != want {
+				t.Errorf("the model got %d calls for the same question twice, want %d", got, want)
+			}
+		})
 	}
 }

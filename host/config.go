@@ -30,6 +30,7 @@ type Config struct {
 	evaluator    Evaluator
 	compileProcs int
 	compile      CompileLimits
+	noCache      bool
 	// guard is guardMeter outside the guard-cost benchmark.
 	guard guard
 }
@@ -72,6 +73,14 @@ func (c Config) WithLogger(l *slog.Logger) Config {
 func (c Config) WithModels(client ModelClient, roles ...Role) Config {
 	c.models = client
 	c.roles = append([]Role(nil), roles...)
+	return c
+}
+
+// WithNoCache makes every chat and embed request of a plugin skip the
+// model client's response cache (fresh answers still refresh it), as
+// `alignhost align --no-cache` asks.
+func (c Config) WithNoCache() Config {
+	c.noCache = true
 	return c
 }
 

@@ -35,6 +35,7 @@ type Host struct {
 	cacheDir string
 	log      *slog.Logger
 	models   ModelClient
+	noCache  bool
 	roles    []Role
 	eval     Evaluator
 	workers  int
@@ -72,6 +73,7 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 	h := &Host{
 		log:       cfg.logger,
 		models:    cfg.models,
+		noCache:   cfg.noCache,
 		eval:      cfg.evaluator,
 		workers:   cfg.compileProcs,
 		limits:    cfg.compile.withDefaults(),

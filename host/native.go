@@ -113,7 +113,7 @@ func (n *Native) Align(ctx context.Context, in Input) (*Result, error) {
 	wall := &LimitError{Plugin: name, Op: "align", Limit: LimitWallTime, Value: n.limits.wallTime().String()}
 	sess := &session{
 		plugin: name, desc: &n.desc, limits: n.limits,
-		models: n.host.models, roles: roleMap(n.host.roles), evaluator: n.host.eval, log: n.log,
+		models: n.host.models, noCache: n.host.noCache, roles: roleMap(n.host.roles), evaluator: n.host.eval, log: n.log,
 		judge: req.Judge, examples: req.Examples, judgeModels: in.JudgeModels, progress: in.Progress,
 		wallLimit: wall,
 	}

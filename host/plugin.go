@@ -172,7 +172,7 @@ func (p *Plugin) Align(ctx context.Context, in Input) (*Result, error) {
 	wall := &LimitError{Plugin: p.name, Op: "align", Limit: LimitWallTime, Value: p.limits.wallTime().String()}
 	sess := &session{
 		plugin: p.name, desc: &p.desc, limits: p.limits,
-		models: p.host.models, roles: roleMap(p.host.roles), evaluator: p.host.eval, log: inst.log,
+		models: p.host.models, noCache: p.host.noCache, roles: roleMap(p.host.roles), evaluator: p.host.eval, log: inst.log,
 		judge: req.Judge, examples: req.Examples, judgeModels: in.JudgeModels, progress: in.Progress,
 		wallLimit: wall,
 	}

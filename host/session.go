@@ -33,6 +33,7 @@ type session struct {
 	desc        *pluginapi.Description
 	limits      Limits
 	models      ModelClient
+	noCache     bool // skip the response cache (align --no-cache)
 	roles       map[string]Role
 	evaluator   Evaluator
 	log         *slog.Logger
@@ -267,6 +268,7 @@ func (s *session) chat(ctx context.Context, req *pluginapi.ChatBatchRequest) (*p
 				}
 				resp, err := s.models.Chat(ctx, llm.ChatRequest{
 					Model: roles[i].Model, Messages: msgs, Schema: r.Schema, SchemaName: r.SchemaName, Params: r.Params,
+					NoCache: s.noCache,
 				})
 				if err != nil {
 					if ctx.Err() == nil {
@@ -334,7 +336,7 @@ func (s *session) embed(ctx context.Context, req *pluginapi.EmbedRequest) (*plug
 	var resp *llm.EmbedResponse
 	callErr := await(ctx, func() error {
 		var err error
-		resp, err = s.models.Embed(ctx, llm.EmbedRequest{Model: role.Model, Inputs: req.Inputs, Dimensions: dims})
+		resp, err = s.models.Embed(ctx, llm.EmbedRequest{Model: role.Model, Inputs: req.Inputs, Dimensions: dims, NoCache: s.noCache})
 		return err
 	})
 	if ctx.Err() != nil {

@@ -189,9 +189,13 @@ func (a *app) runAlign(ctx context.Context, f *alignFlags) (*align.Outcome, erro
 	if err != nil {
 		return nil, err
 	}
-	h, err := a.pluginHost(ctx, f.cacheDir, host.NewConfig().
+	hcfg := host.NewConfig().
 		WithModels(client, roles...).
-		WithEvaluator(host.EvaluatorFunc(ev.EvaluateExamples)))
+		WithEvaluator(host.EvaluatorFunc(ev.EvaluateExamples))
+	if f.models.noCache {
+		hcfg = hcfg.WithNoCache() // the plugin's own chat and embed calls too
+	}
+	h, err := a.pluginHost(ctx, f.cacheDir, hcfg)
 	if err != nil {
 		return nil, err
 	}
