@@ -526,3 +526,42 @@ func TestNoCacheReachesPluginChat(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenBudgetIsBookedBeforeABatch: a chat batch whose estimated tokens
+// (prompt bytes / 4 + max_tokens) would cross the token budget is refused
+// before any of it is sent; one that fits is sent.
+func TestTokenBudgetIsBookedBeforeABatch(t *testing.T) {
+	h, srv := modelHost(t, host.NewConfig(), llmtest.WithResponder(llmtest.Always("fine")))
+	var small, big error
+	n, err := h.LoadNative(scripted([]pluginapi.Capability{pluginapi.Chat}, func(ctx context.Context, hh pluginapi.Host, req *pluginapi.AlignRequest) (*pluginapi.AlignResponse, error) {
+		q := func(i int) pluginapi.ChatRequest {
+			return pluginapi.ChatRequest{Messages: []pluginapi.Message{{Role: "user", Content: fmt.Sprint("question ", i, strings.Repeat(" x", 200))}},
+				Params: map[string]any{"max_tokens": 1000}}
+		}
+		// About 1,110 tokens booked each: 8 fit in 10,000, 256 do not.
+		batch := func(n int) []pluginapi.ChatRequest {
+			out := make([]pluginapi.ChatRequest, n)
+			for i := range out {
+				out[i] = q(i)
+			}
+			return out
+		}
+		_, small = hh.Chat(ctx, batch(8))
+		_, big = hh.Chat(ctx, batch(256))
+		return &pluginapi.AlignResponse{Judge: req.Judge}, nil
+	}), host.Manifest{Limits: host.Limits{Tokens: 10_000, ModelCalls: 1000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = n.Align(context.Background(), host.Input{Judge: testJudge(t), Examples: testExamples(1)})
+	if small != nil {
+		t.Fatalf("a batch within the budget failed: %v", small)
+	}
+	var le *host.LimitError
+	if !errors.As(err, &le) || le.Limit != host.LimitTokens {
+		t.Fatalf("align = %v (batch error %v), want the token limit", err, big)
+	}
+	if got := srv.Calls(); got != 8 {
+		t.Errorf("the model got %d calls, want the 8 of the batch that fit and none of the one that did not", got)
+	}
+}

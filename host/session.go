@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,6 +49,7 @@ type session struct {
 	calls      int
 	prompt     int64
 	completion int64
+	reserved   int64 // tokens booked for chat batches in flight
 	fatal      error
 }
 
@@ -99,29 +101,71 @@ func (s *session) check(ctx context.Context) error {
 
 // reserve books n model calls, or fails when they would exceed the budget.
 // Nothing is sent for a batch that does not fit.
-func (s *session) reserve(n int) error {
+func (s *session) reserve(n int) error { return s.reserveTokens(n, 0) }
+
+// reserveTokens books n model calls and an estimate of the tokens they
+// will bill, or fails when either would exceed the budget: a batch is
+// refused before anything of it is sent, so a budget is overshot only by
+// what the estimates missed. [session.spend] releases the booking.
+func (s *session) reserveTokens(n int, tokens int64) error {
 	s.mu.Lock()
 	over := s.calls+n > s.limits.ModelCalls
-	if !over {
+	spent := s.prompt + s.completion + s.reserved
+	overTokens := !over && (spent >= s.limits.Tokens || tokens > 0 && spent+tokens > s.limits.Tokens)
+	if !over && !overTokens {
 		s.calls += n
+		s.reserved += tokens
 	}
-	tokens := s.prompt + s.completion
 	s.mu.Unlock()
 	if over {
 		return s.fail(s.limitError(LimitModelCalls, fmt.Sprint(s.limits.ModelCalls)))
 	}
-	if tokens >= s.limits.Tokens {
+	if overTokens {
 		return s.fail(s.limitError(LimitTokens, fmt.Sprint(s.limits.Tokens)))
 	}
 	return nil
 }
 
-// spend adds what models billed, and fails when the token budget is
-// crossed.
-func (s *session) spend(prompt, completion int) error {
+// chatEstimate is what a chat request is booked at before it is sent: its
+// prompt at 4 bytes a token plus 4 a message (the rule of the model
+// layer's prompt budget), and its max_tokens or max_completion_tokens, else
+// [defaultCompletionEstimate].
+func chatEstimate(r pluginapi.ChatRequest) int64 {
+	var bytes int
+	for _, m := range r.Messages {
+		bytes += len(m.Content) + len(m.Role)
+	}
+	est := int64((bytes+3)/4 + 4*len(r.Messages))
+	if r.Schema != nil {
+		if b, err := json.Marshal(r.Schema); err == nil {
+			est += int64((len(b) + 3) / 4)
+		}
+	}
+	completion := int64(defaultCompletionEstimate)
+	for _, k := range []string{"max_completion_tokens", "max_tokens"} {
+		if v, ok := r.Params[k]; ok {
+			if f, ok := judge.Number(v); ok && f > 0 {
+				completion = int64(f)
+			}
+		}
+	}
+	return est + completion
+}
+
+// defaultCompletionEstimate is the completion booked for a chat request
+// that sets no max_tokens.
+const defaultCompletionEstimate = 1024
+
+// spend adds what models billed, releases the booking of the calls (what
+// [session.reserveTokens] booked for them), and fails when the token
+// budget is crossed.
+func (s *session) spend(prompt, completion int) error { return s.spendBooked(prompt, completion, 0) }
+
+func (s *session) spendBooked(prompt, completion int, booked int64) error {
 	s.mu.Lock()
 	s.prompt += int64(prompt)
 	s.completion += int64(completion)
+	s.reserved -= booked
 	over := s.prompt+s.completion > s.limits.Tokens
 	s.mu.Unlock()
 	if over {
@@ -248,7 +292,11 @@ func (s *session) chat(ctx context.Context, req *pluginapi.ChatBatchRequest) (*p
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.reserve(n); err != nil {
+	var booked int64
+	for _, r := range req.Requests {
+		booked += chatEstimate(r)
+	}
+	if err := s.reserveTokens(n, booked); err != nil {
 		return nil, err
 	}
 	results := make([]pluginapi.ChatResult, n)
@@ -287,9 +335,7 @@ func (s *session) chat(ctx context.Context, req *pluginapi.ChatBatchRequest) (*p
 		return nil
 	}
 	if err := await(ctx, work); err != nil {
-		return nil, s.stopped(ctx)
-	}
-	if ctx.Err() != nil {
+		s.spendBooked(0, 0, booked)
 		return nil, s.stopped(ctx)
 	}
 	var prompt, completion int
@@ -297,7 +343,11 @@ func (s *session) chat(ctx context.Context, req *pluginapi.ChatBatchRequest) (*p
 		prompt += r.Usage.PromptTokens
 		completion += r.Usage.CompletionTokens
 	}
-	if err := s.spend(prompt, completion); err != nil {
+	if ctx.Err() != nil {
+		s.spendBooked(prompt, completion, booked)
+		return nil, s.stopped(ctx)
+	}
+	if err := s.spendBooked(prompt, completion, booked); err != nil {
 		return nil, err
 	}
 	return &pluginapi.ChatBatchResponse{Results: results}, nil
