@@ -73,6 +73,29 @@ type Align struct {
 	// its limits (see docs/abi.md). The bundled MemAlign is trusted without
 	// being listed.
 	TrustedSHA256 []string `toml:"trusted_sha256"`
+	// Limits are what an optimizer plugin may use in one alignment; zero
+	// fields keep the host's defaults. Flags of align and plugin verify
+	// override them.
+	Limits PluginLimits `toml:"limits"`
+}
+
+// PluginLimits are the sandbox limits of an optimizer plugin, the table
+// [align.limits].
+type PluginLimits struct {
+	// MemoryMB caps each instance's linear memory (default 1024).
+	MemoryMB int `toml:"memory_mb"`
+	// WallTime bounds one alignment (default "15m").
+	WallTime time.Duration `toml:"wall_time"`
+	// Fuel bounds the instructions one alignment runs, as the meter counts
+	// them (default 10^15).
+	Fuel int64 `toml:"fuel"`
+	// ModelCalls and Tokens bound what the plugin's model calls may spend.
+	ModelCalls int   `toml:"model_calls"`
+	Tokens     int64 `toml:"tokens"`
+	// MessageMB caps one message between plugin and host.
+	MessageMB int `toml:"message_mb"`
+	// Instances caps the plugin's instances alive at once.
+	Instances int `toml:"instances"`
 }
 
 // Price is what a model costs, in US dollars per million tokens.
@@ -240,6 +263,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("store_lock_timeout must not be negative")
 	case d > 0 && d < time.Millisecond:
 		return fmt.Errorf("store_lock_timeout of %s is below a millisecond; write it as a string, such as store_lock_timeout = \"2m\"", d)
+	}
+	if l := c.Align.Limits; l.MemoryMB < 0 || l.Fuel < 0 || l.ModelCalls < 0 || l.Tokens < 0 || l.MessageMB < 0 || l.Instances < 0 || l.WallTime < 0 {
+		return fmt.Errorf("align.limits must not be negative")
+	} else if l.WallTime > 0 && l.WallTime < time.Millisecond {
+		return fmt.Errorf("align.limits.wall_time of %s is below a millisecond; write it as a string, such as wall_time = \"10m\"", l.WallTime)
 	}
 	if c.Align.EmbeddingDimensions < 0 {
 		return fmt.Errorf("align.embedding_dimensions must not be negative")

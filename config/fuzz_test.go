@@ -4,6 +4,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzParse: alignhost.toml of any content is decoded or refused with an
@@ -45,4 +46,25 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("parse accepted a configuration that does not validate: %v", err)
 		}
 	})
+}
+
+// TestDocumentedExampleParses keeps docs/config.md true: its example file
+// is a valid configuration, [align.limits] included.
+func TestDocumentedExampleParses(t *testing.T) {
+	doc, err := os.ReadFile("../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(doc), "```toml\n")
+	example, _, ok := strings.Cut(rest, "```")
+	if !ok {
+		t.Fatal("docs/config.md has no ```toml example")
+	}
+	c, err := parse("docs/config.md", []byte(example))
+	if err != nil {
+		t.Fatalf("the documented example does not parse: %v", err)
+	}
+	if c.Align.Limits.WallTime != 15*time.Minute || c.Align.Limits.MemoryMB != 512 || c.StoreLockTimeout != 2*time.Minute {
+		t.Errorf("the documented example decoded to %+v, store lock timeout %v", c.Align.Limits, c.StoreLockTimeout)
+	}
 }

@@ -49,6 +49,7 @@ type alignFlags struct {
 	reflectionModel, embeddingModel                      string
 	embeddingDims                                        int
 	wallTime                                             time.Duration
+	limits                                               limitFlags
 	cacheDir                                             string
 	models                                               modelFlags
 
@@ -102,7 +103,8 @@ an aligned judge whose held-out kappa is not better than the base's.`,
 	fl.StringVar(&f.embeddingModel, "embedding-model", "", "model URI that embeds texts (default [align] embedding_model, else "+defaultEmbeddingModel+" when its key is set)")
 	fl.IntVar(&f.embeddingDims, "embedding-dimensions", 0, fmt.Sprintf("vector length of the embedding model (default %d)", defaultEmbeddingDimensions))
 	fl.IntVar(&f.concurrency, "concurrency", eval.DefaultConcurrency, "judgements at once when comparing on held-out traces")
-	fl.DurationVar(&f.wallTime, "wall-time", 0, "wall-time limit of one alignment (default 15m)")
+	fl.DurationVar(&f.wallTime, "wall-time", 0, "wall-time limit of one alignment (default [align.limits] wall_time, else 15m)")
+	f.limits.register(fl)
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "compilation cache of optimizer modules (default $"+pluginCacheEnv+" or the user cache directory)")
 	f.models.register(fl)
 	return cmd
@@ -372,7 +374,7 @@ func readOptimizer(name string) ([]byte, error) {
 // loadOptimizer loads the embedded MemAlign, or wasm, the module file
 // --optimizer names.
 func (a *app) loadOptimizer(ctx context.Context, h *host.Host, f *alignFlags, wasm []byte) (host.Runner, error) {
-	limits := host.Limits{WallTimeMS: f.wallTime.Milliseconds()}
+	limits := a.pluginLimits(f.wallTime, f.limits)
 	if wasm == nil {
 		wasm, err := bundle.Module()
 		if err != nil {

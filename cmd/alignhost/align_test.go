@@ -229,3 +229,25 @@ func TestAlignRecordThenReplay(t *testing.T) {
 		t.Errorf("replayed alignment differs from the recorded one:\n%.300s\n%.300s", a, b)
 	}
 }
+
+// TestAlignLimitsFromFlagsAndConfig: the sandbox limits of an alignment
+// come from [align.limits] in alignhost.toml, and a flag overrides them.
+func TestAlignLimitsFromFlagsAndConfig(t *testing.T) {
+	srv := llmtest.NewServer(t, llmtest.WithResponder(alignResponder))
+	c := demoStore(t, srv)
+	errOut := c.fail(exitFailure, "align", "--judge", "support_quality", "--model-calls", "1")
+	if !strings.Contains(errOut, "model") || !strings.Contains(errOut, "limit of 1") {
+		t.Errorf("--model-calls 1: %s", errOut)
+	}
+	cfg := c.write("alignhost.toml", "[align.limits]\nmodel_calls = 1\n")
+	errOut = c.fail(exitFailure, "--config", cfg, "align", "--judge", "support_quality")
+	if !strings.Contains(errOut, "limit of 1") {
+		t.Errorf("[align.limits] model_calls = 1: %s", errOut)
+	}
+	// The flag wins over the file.
+	c.ok("--config", cfg, "align", "--judge", "support_quality", "--model-calls", "100")
+	bad := c.write("bad.toml", "[align.limits]\nwall_time = 5\n")
+	if errOut := c.fail(exitFailure, "--config", bad, "judges", "list"); !strings.Contains(errOut, "wall_time") {
+		t.Errorf("a bare-integer wall_time: %s", errOut)
+	}
+}

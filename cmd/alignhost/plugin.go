@@ -242,6 +242,7 @@ func (a *app) pluginVerifyCommand(cacheDir *string) *cobra.Command {
 		settings []string
 		examples int
 		wallTime time.Duration
+		limits   limitFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "verify FILE.wasm",
@@ -265,12 +266,13 @@ with the same input checks that the result is repeatable.`,
 			if examples < 1 {
 				return usagef("--examples must be at least 1")
 			}
-			return a.verifyPlugin(cmd.Context(), *cacheDir, args[0], cfg, examples, wallTime)
+			return a.verifyPlugin(cmd.Context(), *cacheDir, args[0], cfg, examples, a.pluginLimits(wallTime, limits))
 		},
 	}
 	cmd.Flags().StringArrayVar(&settings, "set", nil, "set a plugin configuration key (key=value; the value is read as JSON when it parses, as text otherwise; repeatable)")
 	cmd.Flags().IntVar(&examples, "examples", 12, "how many labelled examples to align with")
 	cmd.Flags().DurationVar(&wallTime, "wall-time", 2*time.Minute, "wall-time limit of each align")
+	limits.register(cmd.Flags())
 	return cmd
 }
 
@@ -293,7 +295,7 @@ func pluginSettings(settings []string) (map[string]any, error) {
 }
 
 // verifyPlugin runs the conformance check.
-func (a *app) verifyPlugin(ctx context.Context, cacheDir, path string, cfg map[string]any, n int, wallTime time.Duration) error {
+func (a *app) verifyPlugin(ctx context.Context, cacheDir, path string, cfg map[string]any, n int, limits host.Limits) error {
 	wasm, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("verify plugin: %w", err)
@@ -350,7 +352,7 @@ func (a *app) verifyPlugin(ctx context.Context, cacheDir, path string, cfg map[s
 	}
 
 	start := time.Now()
-	p, err := h.Load(ctx, wasm, host.Manifest{Name: verdict.File, Limits: host.Limits{WallTimeMS: wallTime.Milliseconds()}})
+	p, err := h.Load(ctx, wasm, host.Manifest{Name: verdict.File, Limits: limits})
 	if !step("load", err, fmt.Sprintf("%s, loaded in %s", pluginSize(len(wasm)), time.Since(start).Round(time.Millisecond))) {
 		return finish(err)
 	}
