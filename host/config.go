@@ -271,6 +271,10 @@ func DefaultLimits() Limits {
 	}
 }
 
+// WithDefaults returns l with each zero field set to its default
+// ([DefaultLimits]): the limits a plugin loaded with l runs under.
+func (l Limits) WithDefaults() Limits { return l.withDefaults() }
+
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits()
 	if l.MemoryPages == 0 {

@@ -72,6 +72,9 @@ type pluginInspection struct {
 	Imports        []host.Function        `json:"imports"`
 	Exports        []host.Function        `json:"exports"`
 	LoadError      string                 `json:"load_error,omitempty"`
+	// Limits are what an alignment with the module would run under, from
+	// alignhost.toml's [align.limits] and the host's defaults.
+	Limits host.Limits `json:"limits"`
 }
 
 func (a *app) pluginInspectCommand(cacheDir *string) *cobra.Command {
@@ -106,6 +109,7 @@ does not load is still described as far as possible, and the command fails.`,
 				File: filepath.Base(path), Size: info.Size, SHA256: info.SHA256,
 				MemoryMinPages: info.MemoryMinPages, MemoryMaxPages: info.MemoryMaxPages,
 				Imports: info.Imports, Exports: info.Exports,
+				Limits: a.pluginLimits(0, limitFlags{}).WithDefaults(),
 			}
 			if len(info.ImportedABIs) == 1 {
 				out.ABIVersion = info.ImportedABIs[0]
@@ -162,6 +166,10 @@ func (a *app) printInspection(in pluginInspection) {
 		mem += fmt.Sprintf(", at most %d", in.MemoryMaxPages)
 	}
 	fmt.Fprintf(w, "memory\t%s\n", mem)
+	l := in.Limits
+	fmt.Fprintf(w, "limits\tmemory %d MiB, wall time %s, fuel %s, %s model calls, %s tokens, messages %d MiB, %d instances\n",
+		l.MemoryPages/16, time.Duration(l.WallTimeMS)*time.Millisecond, thousands(l.Fuel), thousands(l.ModelCalls),
+		thousands(l.Tokens), l.MessageBytes>>20, l.Instances)
 	w.Flush()
 
 	if d := in.Description; d != nil {

@@ -52,6 +52,7 @@ func TestPluginCommands(t *testing.T) {
 			"  k         integer  3        how many examples to add",
 			"  alignhost_v1.embed (i32, i32) -> i64",
 			"  alignhost_align (i32, i32) -> i64",
+			"limits        memory 256 MiB, wall time 15m0s, fuel 1,000,000,000,000,000, 1,000 model calls, 2,000,000 tokens, messages 16 MiB, 4 instances",
 		} {
 			if !strings.Contains(out, want) {
 				t.Errorf("inspect output lacks %q:\n%s", want, out)
