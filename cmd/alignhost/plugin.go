@@ -261,8 +261,11 @@ checks its description, and aligns the bundled demo judge (support_quality) with
 a small set of labelled examples from the demo data. The plugin may use every
 capability: chat ("reflection"), embed ("embedding") and evaluate. The aligned
 judge must pass validation (same name, value type and model, a valid template,
-sane sizes), and the run must stay within the plugin's limits. A second align
-with the same input checks that the result is repeatable.`,
+sane sizes, and description, inference parameters and unknown members kept),
+and the run must stay within the plugin's limits. A second align with the same
+input checks that the result is repeatable, and the aligned judge then judges
+every example through the production judge path: a judge that cannot judge
+fails verify.`,
 		Example: `  alignhost plugin verify fewshot.wasm
   alignhost plugin verify fewshot.wasm --set k=5 --set condense=true`,
 		Args: exactArgs(1),
@@ -407,6 +410,24 @@ func (a *app) verifyPlugin(ctx context.Context, cacheDir, path string, cfg map[s
 		return finish(err)
 	}
 	step("repeat", nil, "a second align with the same input gave the same judge")
+
+	// The aligned judge must judge: every example through the production
+	// judge path (template, memory, retrieval, prompt budget, parsing).
+	judged, err := ev.EvaluateExamples(ctx, res.Judge.Clone(), examples)
+	if err == nil {
+		for _, r := range judged.Results {
+			if rerr := r.Err(); rerr != nil {
+				err = fmt.Errorf("the aligned judge cannot judge example %s: %w", r.TraceID, rerr)
+				break
+			}
+		}
+	}
+	if err != nil {
+		step("judge", err, "")
+		return finish(err)
+	}
+	agree, n := pluginapi.Agreement(judged.Results)
+	step("judge", nil, fmt.Sprintf("the aligned judge judged all %d examples through the production path (%d agree with the humans on the fake model)", n, agree))
 	return finish(nil)
 }
 

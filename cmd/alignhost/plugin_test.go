@@ -82,7 +82,7 @@ func TestPluginCommands(t *testing.T) {
 		}
 		var v pluginVerdict
 		c.jsonOut(&v, "plugin", "verify", wasm["noop"])
-		if !v.Conforms || len(v.Steps) != 4 || v.Plugin != "noop" || v.ABIVersion != 1 {
+		if !v.Conforms || len(v.Steps) != 5 || v.Steps[4].Name != "judge" || !v.Steps[4].OK || v.Plugin != "noop" || v.ABIVersion != 1 {
 			t.Errorf("verify --json = %+v", v)
 		}
 	})
