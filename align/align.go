@@ -54,6 +54,9 @@ type Spec struct {
 	Runner host.Runner
 	// Config is the user's configuration for the optimizer.
 	Config map[string]any
+	// JudgeParams are the inference parameters the optimizer may change
+	// in the aligned judge (see host.Input.JudgeParams); usually none.
+	JudgeParams []string
 	// Seed seeds the optimizer and the splits.
 	Seed int64
 	// Holdout, when positive, is the share of examples kept out of
@@ -250,13 +253,14 @@ func (o *Outcome) addUsage(u host.Usage) {
 // alignOn runs the optimizer on examples.
 func alignOn(ctx context.Context, spec Spec, examples []judge.Example, skipped []trace.Skip) (*host.Result, error) {
 	res, err := spec.Runner.Align(ctx, host.Input{
-		Judge:    spec.Judge.Judge,
-		Examples: examples,
-		Skipped:  skipped,
-		Traces:   tracesOf(spec.Traces, examples),
-		Config:   spec.Config,
-		Seed:     spec.Seed,
-		Progress: spec.Progress,
+		Judge:       spec.Judge.Judge,
+		Examples:    examples,
+		Skipped:     skipped,
+		Traces:      tracesOf(spec.Traces, examples),
+		Config:      spec.Config,
+		JudgeParams: spec.JudgeParams,
+		Seed:        spec.Seed,
+		Progress:    spec.Progress,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("align %s: %w", spec.Judge.Name, err)

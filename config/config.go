@@ -73,6 +73,10 @@ type Align struct {
 	// its limits (see docs/abi.md). The bundled MemAlign is trusted without
 	// being listed.
 	TrustedSHA256 []string `toml:"trusted_sha256"`
+	// AllowedInferenceParams are the inference parameters an optimizer may
+	// change in the judge it returns (say "temperature"); any other change
+	// to inference_params is refused. Default: none.
+	AllowedInferenceParams []string `toml:"allowed_inference_params"`
 	// Limits are what an optimizer plugin may use in one alignment; zero
 	// fields keep the host's defaults. Flags of align and plugin verify
 	// override them.

@@ -365,6 +365,10 @@ type Input struct {
 	// JudgeModels are model URIs the aligned judge may use instead of its
 	// own; usually none.
 	JudgeModels []string
+	// JudgeParams are the inference parameters the aligned judge may
+	// change (an allow-list, [align] allowed_inference_params in
+	// alignhost.toml); usually none.
+	JudgeParams []string
 	// Seed seeds the optimizer's randomness (masked to 53 bits).
 	Seed int64
 	// Progress, when set, receives the plugin's progress reports.

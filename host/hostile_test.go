@@ -94,7 +94,7 @@ func TestHostile(t *testing.T) {
 		{mode: "bad_template", check: kind(host.InvalidJudge, "unknown template variable {{ nonsense }}")},
 		{mode: "change_model", check: kind(host.InvalidJudge, `model changed from "openai:/gpt-4.1-mini" to "openai:/gpt-5", which the user did not allow`)},
 		{mode: "change_type", check: kind(host.InvalidJudge, "value type changed from boolean (yes/no) to string")},
-		{mode: "change_params", check: kind(host.InvalidJudge, "the judge's inference_params changed; a plugin must keep them")},
+		{mode: "change_params", check: kind(host.InvalidJudge, "the judge's inference_params changed (max_tokens), which the user did not allow")},
 		{mode: "change_description", check: kind(host.InvalidJudge, "the judge's description changed; a plugin must keep it")},
 		{mode: "drop_member", check: kind(host.InvalidJudge, `the judge's member "future_member" was dropped or changed`)},
 		{mode: "guideline_bomb", check: kind(host.InvalidJudge, "the guidelines are 409600 bytes together, more than 262144")},

@@ -114,7 +114,7 @@ func (n *Native) Align(ctx context.Context, in Input) (*Result, error) {
 	sess := &session{
 		plugin: name, desc: &n.desc, limits: n.limits,
 		models: n.host.models, noCache: n.host.noCache, roles: roleMap(n.host.roles), evaluator: n.host.eval, log: n.log,
-		judge: req.Judge, examples: req.Examples, judgeModels: in.JudgeModels, progress: in.Progress,
+		judge: req.Judge, examples: req.Examples, judgeModels: in.JudgeModels, judgeParams: in.JudgeParams, progress: in.Progress,
 		wallLimit: wall,
 	}
 	tctx, cancelTime := context.WithTimeoutCause(ctx, n.limits.wallTime(), wall)

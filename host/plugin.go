@@ -173,7 +173,7 @@ func (p *Plugin) Align(ctx context.Context, in Input) (*Result, error) {
 	sess := &session{
 		plugin: p.name, desc: &p.desc, limits: p.limits,
 		models: p.host.models, noCache: p.host.noCache, roles: roleMap(p.host.roles), evaluator: p.host.eval, log: inst.log,
-		judge: req.Judge, examples: req.Examples, judgeModels: in.JudgeModels, progress: in.Progress,
+		judge: req.Judge, examples: req.Examples, judgeModels: in.JudgeModels, judgeParams: in.JudgeParams, progress: in.Progress,
 		wallLimit: wall,
 	}
 	cs := &callState{plugin: p.name, op: "align", log: inst.log, limits: p.limits, sess: sess, held: map[uint32][]byte{}}

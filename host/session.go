@@ -41,6 +41,7 @@ type session struct {
 	judge       *judge.Judge
 	examples    []judge.Example
 	judgeModels []string
+	judgeParams []string
 	progress    func(Progress)
 	// wallLimit is the cause of the call context's deadline.
 	wallLimit *LimitError
@@ -423,7 +424,7 @@ func (s *session) evaluate(ctx context.Context, req *pluginapi.EvaluateRequest) 
 	if err := cand.Validate(); err != nil {
 		return nil, refuse(pluginapi.CodeInvalidRequest, "candidate judge: %v", err)
 	}
-	if err := sameContract(s.judge, cand, s.judgeModels); err != nil {
+	if err := sameContract(s.judge, cand, s.judgeModels, s.judgeParams); err != nil {
 		return nil, refuse(pluginapi.CodeNotAllowed, "candidate judge: %v", err)
 	}
 	n := len(req.Indices) + len(req.Examples)

@@ -44,11 +44,13 @@ const (
 // most [MaxGuidelineBytes] each and [MaxGuidelinesBytes] together, a
 // retrieval k of at most [MaxRetrievalK] and [MaxMemoryExamples] memory
 // examples.
-func ValidateJudge(base, got *judge.Judge, allowedModels []string) error {
+//
+// allowedParams are the inference parameters got may change, add or drop.
+func ValidateJudge(base, got *judge.Judge, allowedModels []string, allowedParams ...string) error {
 	if got == nil {
 		return errors.New("no judge returned")
 	}
-	if err := sameContract(base, got, allowedModels); err != nil {
+	if err := sameContract(base, got, allowedModels, allowedParams); err != nil {
 		return err
 	}
 	if err := got.Validate(); err != nil {
@@ -83,7 +85,7 @@ func ValidateJudge(base, got *judge.Judge, allowedModels []string) error {
 
 // sameContract reports whether got keeps base's name, value type and
 // model (or a model in allowed).
-func sameContract(base, got *judge.Judge, allowed []string) error {
+func sameContract(base, got *judge.Judge, allowed, allowedParams []string) error {
 	if got.Name != base.Name {
 		return fmt.Errorf("the judge was renamed from %q to %q; a plugin must keep the name", base.Name, shorten(got.Name, 80))
 	}
@@ -105,8 +107,8 @@ func sameContract(base, got *judge.Judge, allowed []string) error {
 	if got.Builtin != base.Builtin {
 		return fmt.Errorf("the judge's builtin changed from %q to %q; a plugin must keep it", base.Builtin, shorten(got.Builtin, 80))
 	}
-	if !sameJSON(base.InferenceParams, got.InferenceParams) {
-		return errors.New("the judge's inference_params changed; a plugin must keep them")
+	if k, changed := changedParam(base.InferenceParams, got.InferenceParams, allowedParams); changed {
+		return fmt.Errorf("the judge's inference_params changed (%s), which the user did not allow", shorten(k, 80))
 	}
 	for k, v := range base.Extra {
 		if w, ok := got.Extra[k]; !ok || !sameJSON(v, w) {
@@ -119,6 +121,33 @@ func sameContract(base, got *judge.Judge, allowed []string) error {
 		}
 	}
 	return nil
+}
+
+// changedParam returns the first inference parameter, in name order, that
+// differs between base and got and is not in allowed.
+func changedParam(base, got map[string]any, allowed []string) (string, bool) {
+	keys := map[string]bool{}
+	for k := range base {
+		keys[k] = true
+	}
+	for k := range got {
+		keys[k] = true
+	}
+	names := make([]string, 0, len(keys))
+	for k := range keys {
+		if !slices.Contains(allowed, k) {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		bv, bok := base[k]
+		gv, gok := got[k]
+		if bok != gok || !sameJSON(bv, gv) {
+			return k, true
+		}
+	}
+	return "", false
 }
 
 // sameJSON reports whether a and b encode to the same JSON (so 1 and 1.0,
@@ -262,6 +291,7 @@ func (p *preparer) request(in Input) (*pluginapi.AlignRequest, error) {
 		Examples:    in.Examples,
 		Config:      cfg,
 		JudgeModels: in.JudgeModels,
+		JudgeParams: in.JudgeParams,
 		Seed:        in.Seed & (1<<53 - 1),
 		Budget: pluginapi.Budget{
 			ModelCalls: p.limits.ModelCalls, Tokens: p.limits.Tokens, WallTimeMS: p.limits.WallTimeMS,
@@ -290,7 +320,7 @@ func (p *preparer) request(in Input) (*pluginapi.AlignRequest, error) {
 
 // finish validates a response and makes the result.
 func (p *preparer) finish(in Input, resp *pluginapi.AlignResponse, usage Usage, took time.Duration) (*Result, error) {
-	if err := ValidateJudge(in.Judge, resp.Judge, in.JudgeModels); err != nil {
+	if err := ValidateJudge(in.Judge, resp.Judge, in.JudgeModels, in.JudgeParams...); err != nil {
 		return nil, &Error{Plugin: p.name, Op: "align", Kind: InvalidJudge, Message: "returned an invalid judge: " + err.Error(), Err: err}
 	}
 	j := resp.Judge

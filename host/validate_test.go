@@ -79,3 +79,27 @@ func TestValidateJudgeKeepsOrdinal(t *testing.T) {
 		t.Errorf("dropping ordinal: err = %v", err)
 	}
 }
+
+// TestValidateJudgeInferenceParams: a returned judge keeps its inference
+// parameters, but for those the user allows.
+func TestValidateJudgeInferenceParams(t *testing.T) {
+	base := &judge.Judge{Name: "j", Instructions: "Rate {{ outputs }}", InferenceParams: map[string]any{"temperature": 0, "max_tokens": 200}}
+	same := base.Clone()
+	same.InferenceParams = map[string]any{"temperature": 0.0, "max_tokens": int64(200)} // the same as JSON
+	if err := host.ValidateJudge(base, same, nil); err != nil {
+		t.Errorf("equal parameters refused: %v", err)
+	}
+	hotter := base.Clone()
+	hotter.InferenceParams["temperature"] = 2
+	if err := host.ValidateJudge(base, hotter, nil); err == nil || !strings.Contains(err.Error(), "inference_params changed (temperature)") {
+		t.Errorf("a raised temperature: %v", err)
+	}
+	if err := host.ValidateJudge(base, hotter, nil, "temperature"); err != nil {
+		t.Errorf("an allowed temperature change refused: %v", err)
+	}
+	tier := hotter.Clone()
+	tier.InferenceParams["service_tier"] = "priority"
+	if err := host.ValidateJudge(base, tier, nil, "temperature"); err == nil || !strings.Contains(err.Error(), "(service_tier)") {
+		t.Errorf("an added service_tier with only temperature allowed: %v", err)
+	}
+}

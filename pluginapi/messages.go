@@ -227,6 +227,10 @@ type AlignRequest struct {
 	// JudgeModels are model URIs the returned judge may use instead of the
 	// judge's own model; usually none.
 	JudgeModels []string `json:"judge_models,omitempty"`
+	// JudgeParams are the inference parameters (temperature, max_tokens,
+	// …) the returned judge may change; usually none: any other change to
+	// the judge's inference_params is refused.
+	JudgeParams []string `json:"judge_params,omitempty"`
 	// Seed seeds any randomness, so that a run can be repeated
 	// (0 ≤ Seed < 2^53).
 	Seed int64 `json:"seed"`

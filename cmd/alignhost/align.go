@@ -227,17 +227,18 @@ func (a *app) runAlign(ctx context.Context, f *alignFlags) (*align.Outcome, erro
 
 	started := time.Now()
 	spec := align.Spec{
-		Judge:      base,
-		Traces:     traces,
-		Runner:     runner,
-		Config:     config,
-		Seed:       f.seed,
-		Holdout:    f.holdout,
-		Folds:      f.folds,
-		Group:      group,
-		Evaluator:  ev,
-		Validation: validate.Options{Concurrency: f.concurrency, Agreement: agreement.Options{Seed: uint64(f.seed)}},
-		Progress:   a.alignProgress(),
+		Judge:       base,
+		Traces:      traces,
+		Runner:      runner,
+		Config:      config,
+		JudgeParams: a.cfg.Align.AllowedInferenceParams,
+		Seed:        f.seed,
+		Holdout:     f.holdout,
+		Folds:       f.folds,
+		Group:       group,
+		Evaluator:   ev,
+		Validation:  validate.Options{Concurrency: f.concurrency, Agreement: agreement.Options{Seed: uint64(f.seed)}},
+		Progress:    a.alignProgress(),
 	}
 	out, err := align.Run(ctx, spec)
 	var nex *align.NoExamplesError
