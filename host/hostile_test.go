@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -391,4 +392,20 @@ func said(j *judge.Judge) string {
 		return ""
 	}
 	return j.Instructions[i+2 : len(j.Instructions)-1]
+}
+
+// TestProgressIsBounded: a flood of progress reports reaches the caller's
+// callback at most 1,000 times in one call.
+func TestProgressIsBounded(t *testing.T) {
+	h := newHost(t, host.NewConfig())
+	p := load(t, h, "hostile", host.Manifest{})
+	var n atomic.Int64
+	if _, err := p.Align(context.Background(), host.Input{Judge: testJudge(t), Examples: testExamples(1),
+		Config:   map[string]any{"mode": "progress_loop", "n": 5000},
+		Progress: func(host.Progress) { n.Add(1) }}); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.Load(); got == 0 || got > 1000 {
+		t.Errorf("5,000 progress reports reached the callback %d times, want at most 1,000", got)
+	}
 }

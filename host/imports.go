@@ -31,8 +31,8 @@ type callState struct {
 	// fuelUsed is the fuel the call's exports were charged so far, out of
 	// limits.Fuel.
 	fuelUsed int64
-	// logs bounds what the call logs.
-	logs logGate
+	// logs bounds what the call logs, and progress its progress reports.
+	logs, progress logGate
 
 	// fatal is the first error a host function ended the call with, under
 	// a lock so that any goroutine may read it.
@@ -209,6 +209,9 @@ func progressImport(ctx context.Context, mod api.Module, stack []uint64) {
 	cs := callFrom(ctx)
 	done, total := api.DecodeU32(stack[0]), api.DecodeU32(stack[1])
 	msg := cs.text(mod, pluginapi.ImportProgress, api.DecodeU32(stack[2]), api.DecodeU32(stack[3]))
+	if !cs.progress.admitQuietly(len(msg)) {
+		return
+	}
 	if cs.sess == nil {
 		cs.log.LogAttrs(ctx, slog.LevelDebug, "plugin progress", slog.Uint64("done", uint64(done)), slog.Uint64("total", uint64(total)), slog.String("message", msg))
 		return

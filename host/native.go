@@ -201,8 +201,9 @@ type nativeHost struct {
 	log    *slog.Logger
 	cancel context.CancelCauseFunc
 
-	logMu sync.Mutex // a native optimizer may log from several goroutines
-	logs  logGate
+	logMu    sync.Mutex // a native optimizer may log from several goroutines
+	logs     logGate
+	progress logGate
 }
 
 // exchange runs one capability call: req through JSON into the session's
@@ -278,7 +279,14 @@ func (h *nativeHost) Log(level pluginapi.Level, msg string) {
 }
 
 func (h *nativeHost) Progress(done, total int, msg string) {
-	h.sess.report(context.Background(), h.log, max(done, 0), max(total, 0), shorten(validUTF8(msg), pluginapi.MaxLogBytes))
+	msg = shorten(validUTF8(msg), pluginapi.MaxLogBytes)
+	h.logMu.Lock()
+	ok := h.progress.admitQuietly(len(msg))
+	h.logMu.Unlock()
+	if !ok {
+		return
+	}
+	h.sess.report(context.Background(), h.log, max(done, 0), max(total, 0), msg)
 }
 
 var _ Runner = (*Native)(nil)

@@ -182,6 +182,18 @@ func (g *logGate) admit(ctx context.Context, log *slog.Logger, n int) bool {
 	return false
 }
 
+// admitQuietly is admit for progress reports: a dropped report needs no
+// notice, since the next that gets through supersedes it.
+func (g *logGate) admitQuietly(n int) bool {
+	if g.messages < maxLogMessages && g.bytes+n <= maxLogTotal {
+		g.messages++
+		g.bytes += n
+		return true
+	}
+	g.dropped++
+	return false
+}
+
 // report logs how many messages were dropped, if any.
 func (g *logGate) report(ctx context.Context, log *slog.Logger) {
 	if g.dropped > 0 {
