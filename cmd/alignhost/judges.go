@@ -204,7 +204,7 @@ func (a *app) judgesShowCommand() *cobra.Command {
 					return err
 				}
 				// The same judge, safe on a terminal: DEL, C1 and bidi
-				// controls become \uXXXX escapes, which JSON strings and
+				// controls become \uHHHH escapes (four hex digits), which JSON strings and
 				// TOML basic strings (the only strings judgefile writes)
 				// read as the same runes.
 				data = termtext.JSON(data)
