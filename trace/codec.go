@@ -39,19 +39,63 @@ type objectDecoder struct {
 	err    error
 }
 
-// newObjectDecoder starts decoding data, which must be a JSON object.
+// Every objectDecoder holds the members of valid JSON. Input is checked
+// once, where it enters the package (an UnmarshalJSON method, a Reader);
+// the objects nested in it are then split without checking them again.
+// encoding/json validates a value again at every level of nesting that
+// decodes it, so that a span attribute was scanned once per level: most of
+// an import's CPU.
+
+// newObjectDecoder starts decoding data, which must be a JSON object; it
+// is checked, and copied, since the decoded values keep slices of it.
 func newObjectDecoder(data []byte) (*objectDecoder, error) {
 	if err := wantKind(data, '{'); err != nil {
 		return nil, err
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil {
+	if err := checkJSON(data); err != nil {
+		return nil, err
+	}
+	return validObjectDecoder(bytes.Clone(data))
+}
+
+// validObjectDecoder starts decoding data, valid JSON that must be an
+// object, keeping slices of data.
+func validObjectDecoder(data []byte) (*objectDecoder, error) {
+	fields, err := splitObject(data)
+	if err != nil {
 		return nil, err
 	}
 	return objectDecoderOf(fields), nil
 }
 
-// objectDecoderOf starts decoding an object already split into fields.
+// unmarshalValid checks data, which must be an object, and hands a copy of it to decode, which may
+// assume valid JSON and keep slices of it: the body of an UnmarshalJSON
+// method.
+func unmarshalValid(data []byte, decode func([]byte) error) error {
+	if err := wantKind(data, '{'); err != nil {
+		return err
+	}
+	if err := checkJSON(data); err != nil {
+		return err
+	}
+	return decode(bytes.Clone(data))
+}
+
+// checkJSON reports whether data is one valid JSON value, with
+// encoding/json's syntax error when it is not.
+func checkJSON(data []byte) error {
+	if json.Valid(data) {
+		return nil
+	}
+	var v json.RawMessage
+	if err := json.Unmarshal(data, &v); err != nil {
+		return err
+	}
+	return errors.New("invalid JSON")
+}
+
+// objectDecoderOf starts decoding an object already split into fields,
+// whose values are valid JSON.
 func objectDecoderOf(fields map[string]json.RawMessage) *objectDecoder {
 	return &objectDecoder{fields: fields, lay: layout{decoded: true, keys: map[string]spelling{}}}
 }
@@ -87,7 +131,10 @@ func (d *objectDecoder) fail(key string, err error) {
 	}
 }
 
-// decodeField decodes key into dst with encoding/json.
+// decodeField decodes key into dst: this package's types, strings and
+// maps of strings or raw values directly from the valid JSON of the
+// object, anything else (and any value of the wrong kind, for its error)
+// with encoding/json.
 func decodeField[T any](d *objectDecoder, key string, dst *T) {
 	raw, ok := d.take(key)
 	if !ok || d.err != nil {
@@ -99,11 +146,85 @@ func decodeField[T any](d *objectDecoder, key string, dst *T) {
 		d.note(key, raw, true, false)
 		return
 	}
-	if err := json.Unmarshal(raw, dst); err != nil {
+	done, err := decodeValidValue(raw, dst)
+	if !done {
+		err = json.Unmarshal(raw, dst)
+	}
+	if err != nil {
 		d.fail(key, typeError(err))
 		return
 	}
 	d.note(key, raw, reflect.ValueOf(dst).Elem().IsZero(), false)
+}
+
+// validDecoder is implemented by this package's object types: decodeValid
+// reads valid JSON, keeping slices of it.
+type validDecoder interface {
+	decodeValid(data []byte) error
+}
+
+// decodeValidValue decodes raw, valid JSON other than null, into dst when
+// dst is of a type decoded without encoding/json; done is false when it
+// is not, or when raw is not of the kind dst wants (encoding/json then
+// says so in its words).
+func decodeValidValue(raw []byte, dst any) (done bool, err error) {
+	switch p := dst.(type) {
+	case *string:
+		s, ok := unquote(raw)
+		if ok {
+			*p = s
+		}
+		return ok, nil
+	case *map[string]string:
+		fields, err := splitObject(raw)
+		if err != nil {
+			return false, nil
+		}
+		m := make(map[string]string, len(fields))
+		for k, v := range fields {
+			s, ok := unquote(v)
+			if !ok {
+				return false, nil
+			}
+			m[k] = s
+		}
+		*p = m
+		return true, nil
+	case *map[string]json.RawMessage:
+		fields, err := splitObject(raw)
+		if err != nil {
+			return false, nil
+		}
+		*p = fields
+		return true, nil
+	case validDecoder:
+		return true, p.decodeValid(raw)
+	case **Location:
+		return decodeValidPointer(raw, p)
+	case **ExperimentLocation:
+		return decodeValidPointer(raw, p)
+	case **Feedback:
+		return decodeValidPointer(raw, p)
+	case **FeedbackError:
+		return decodeValidPointer(raw, p)
+	case **Expectation:
+		return decodeValidPointer(raw, p)
+	case **SerializedValue:
+		return decodeValidPointer(raw, p)
+	}
+	return false, nil
+}
+
+func decodeValidPointer[T any, P interface {
+	*T
+	validDecoder
+}](raw []byte, dst **T) (bool, error) {
+	v := P(new(T))
+	if err := v.decodeValid(raw); err != nil {
+		return true, err
+	}
+	*dst = (*T)(v)
+	return true, nil
 }
 
 // decodeInt decodes key into dst, accepting a JSON number or a string
@@ -162,7 +283,7 @@ func parseInt64(raw json.RawMessage) (v int64, quoted bool, err error) {
 }
 
 // decodeList decodes key, a JSON array, element by element so that an error
-// names the element's index.
+// names the element's index; decode reads one valid element.
 func decodeList[T any](d *objectDecoder, key string, dst *[]T, decode func(*T, []byte) error) {
 	raw, ok := d.take(key)
 	if !ok || d.err != nil {
@@ -173,12 +294,8 @@ func decodeList[T any](d *objectDecoder, key string, dst *[]T, decode func(*T, [
 		d.note(key, raw, true, false)
 		return
 	}
-	if err := wantKind(raw, '['); err != nil {
-		d.fail(key, err)
-		return
-	}
-	var elems []json.RawMessage
-	if err := json.Unmarshal(raw, &elems); err != nil {
+	elems, err := splitArray(raw)
+	if err != nil {
 		d.fail(key, err)
 		return
 	}
@@ -373,7 +490,7 @@ func (e *objectEncoder) writeRaw(key string, raw []byte) {
 		return
 	}
 	e.key(key)
-	if err := json.Compact(&e.buf, raw); err != nil {
+	if err := appendCompact(&e.buf, raw); err != nil {
 		e.err = fmt.Errorf("%s: %w", key, err)
 	}
 }
@@ -399,14 +516,14 @@ func appendValue(buf *bytes.Buffer, v any) error {
 			buf.WriteString("null")
 			return nil
 		}
-		return json.Compact(buf, x)
+		return appendCompact(buf, x)
 	case map[string]json.RawMessage:
 		return appendMap(buf, x, func(buf *bytes.Buffer, raw json.RawMessage) error {
 			if len(raw) == 0 {
 				buf.WriteString("null")
 				return nil
 			}
-			return json.Compact(buf, raw)
+			return appendCompact(buf, raw)
 		})
 	case map[string]string:
 		return appendMap(buf, x, func(buf *bytes.Buffer, s string) error {
@@ -440,6 +557,58 @@ func appendValue(buf *bytes.Buffer, v any) error {
 	}
 	buf.Write(b)
 	return nil
+}
+
+// appendCompact writes raw, which must be one JSON value, compacted, as
+// json.Compact does. A string, what span attributes hold, is compact
+// already: it is checked in one pass and copied.
+func appendCompact(buf *bytes.Buffer, raw []byte) error {
+	if validString(raw) {
+		buf.Write(raw)
+		return nil
+	}
+	return json.Compact(buf, raw)
+}
+
+// validString reports whether raw is exactly one JSON string as
+// encoding/json's scanner accepts it: quoted, no control character, only
+// JSON's escapes. (Like the scanner, it does not check UTF-8.)
+func validString(raw []byte) bool {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return false
+	}
+	body := raw[1 : len(raw)-1]
+	for i := 0; i < len(body); i++ {
+		switch c := body[i]; {
+		case c < 0x20 || c == '"':
+			return false
+		case c == '\\':
+			i++
+			if i >= len(body) {
+				return false
+			}
+			switch body[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if i+4 >= len(body) {
+					return false
+				}
+				for _, h := range body[i+1 : i+5] {
+					if !isHex(h) {
+						return false
+					}
+				}
+				i += 4
+			default:
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // appendMarshaler writes the output of one of this package's MarshalJSON

@@ -27,7 +27,11 @@ func (t Trace) MarshalJSON() ([]byte, error) {
 // legacy V2 dict (info.request_id, spans with a context), which is converted
 // to V3. Both "info" and "data" are required, as in MLflow.
 func (t *Trace) UnmarshalJSON(data []byte) error {
-	d, err := newObjectDecoder(data)
+	return unmarshalValid(data, t.decodeValid)
+}
+
+func (t *Trace) decodeValid(data []byte) error {
+	d, err := validObjectDecoder(data)
 	if err != nil {
 		return err
 	}
@@ -52,12 +56,12 @@ func (t *Trace) decode(d *objectDecoder) error {
 	if v2 {
 		err = out.Info.decodeV2(infoRaw)
 	} else {
-		err = out.Info.UnmarshalJSON(infoRaw)
+		err = out.Info.decodeValid(infoRaw)
 	}
 	if err != nil {
 		return fmt.Errorf("info: %w", err)
 	}
-	if err := out.Data.UnmarshalJSON(dataRaw); err != nil {
+	if err := out.Data.decodeValid(dataRaw); err != nil {
 		return fmt.Errorf("data: %w", err)
 	}
 	if v2 {
@@ -91,7 +95,11 @@ func (i Info) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads a V3 trace info.
 func (i *Info) UnmarshalJSON(data []byte) error {
-	d, err := newObjectDecoder(data)
+	return unmarshalValid(data, i.decodeValid)
+}
+
+func (i *Info) decodeValid(data []byte) error {
+	d, err := validObjectDecoder(data)
 	if err != nil {
 		return err
 	}
@@ -106,7 +114,7 @@ func (i *Info) UnmarshalJSON(data []byte) error {
 	decodeField(d, "state", &out.State)
 	decodeField(d, "trace_metadata", &out.Metadata)
 	decodeField(d, "tags", &out.Tags)
-	decodeList(d, "assessments", &out.Assessments, (*Assessment).UnmarshalJSON)
+	decodeList(d, "assessments", &out.Assessments, (*Assessment).decodeValid)
 	out.Extra, out.lay, err = d.finish()
 	if err != nil {
 		return err
@@ -127,7 +135,11 @@ func (l Location) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads a location; kinds other than MLFLOW_EXPERIMENT keep
 // their details in Extra.
 func (l *Location) UnmarshalJSON(data []byte) error {
-	d, err := newObjectDecoder(data)
+	return unmarshalValid(data, l.decodeValid)
+}
+
+func (l *Location) decodeValid(data []byte) error {
+	d, err := validObjectDecoder(data)
 	if err != nil {
 		return err
 	}
@@ -152,7 +164,11 @@ func (l ExperimentLocation) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads an experiment location.
 func (l *ExperimentLocation) UnmarshalJSON(data []byte) error {
-	d, err := newObjectDecoder(data)
+	return unmarshalValid(data, l.decodeValid)
+}
+
+func (l *ExperimentLocation) decodeValid(data []byte) error {
+	d, err := validObjectDecoder(data)
 	if err != nil {
 		return err
 	}
@@ -176,12 +192,16 @@ func (t Data) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads the spans; V2 spans are converted to V3.
 func (t *Data) UnmarshalJSON(data []byte) error {
-	d, err := newObjectDecoder(data)
+	return unmarshalValid(data, t.decodeValid)
+}
+
+func (t *Data) decodeValid(data []byte) error {
+	d, err := validObjectDecoder(data)
 	if err != nil {
 		return err
 	}
 	var out Data
-	decodeList(d, "spans", &out.Spans, (*Span).UnmarshalJSON)
+	decodeList(d, "spans", &out.Spans, (*Span).decodeValid)
 	out.Extra, out.lay, err = d.finish()
 	if err != nil {
 		return err
@@ -210,7 +230,11 @@ func (s Span) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON reads a span in MLflow 3's form, or a legacy V2 span
 // (context, parent_id, start_time, …), which is converted.
 func (s *Span) UnmarshalJSON(data []byte) error {
-	d, err := newObjectDecoder(data)
+	return unmarshalValid(data, s.decodeValid)
+}
+
+func (s *Span) decodeValid(data []byte) error {
+	d, err := validObjectDecoder(data)
 	if err != nil {
 		return err
 	}
@@ -224,7 +248,7 @@ func (s *Span) UnmarshalJSON(data []byte) error {
 	decodeField(d, "parent_span_id", &out.ParentSpanID)
 	decodeInt(d, "start_time_unix_nano", &out.StartTimeUnixNano)
 	decodeInt(d, "end_time_unix_nano", &out.EndTimeUnixNano)
-	decodeList(d, "events", &out.Events, (*Event).UnmarshalJSON)
+	decodeList(d, "events", &out.Events, (*Event).decodeValid)
 	decodeField(d, "status", &out.Status)
 	decodeField(d, "attributes", &out.Attributes)
 	out.Extra, out.lay, err = d.finish()
@@ -247,7 +271,11 @@ func (ev Event) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads an event.
 func (ev *Event) UnmarshalJSON(data []byte) error {
-	d, err := newObjectDecoder(data)
+	return unmarshalValid(data, ev.decodeValid)
+}
+
+func (ev *Event) decodeValid(data []byte) error {
+	d, err := validObjectDecoder(data)
 	if err != nil {
 		return err
 	}
@@ -274,7 +302,11 @@ func (st Status) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads a status.
 func (st *Status) UnmarshalJSON(data []byte) error {
-	d, err := newObjectDecoder(data)
+	return unmarshalValid(data, st.decodeValid)
+}
+
+func (st *Status) decodeValid(data []byte) error {
+	d, err := validObjectDecoder(data)
 	if err != nil {
 		return err
 	}
@@ -311,7 +343,11 @@ func (a Assessment) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads an assessment.
 func (a *Assessment) UnmarshalJSON(data []byte) error {
-	d, err := newObjectDecoder(data)
+	return unmarshalValid(data, a.decodeValid)
+}
+
+func (a *Assessment) decodeValid(data []byte) error {
+	d, err := validObjectDecoder(data)
 	if err != nil {
 		return err
 	}
@@ -348,7 +384,11 @@ func (s Source) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads a source.
 func (s *Source) UnmarshalJSON(data []byte) error {
-	d, err := newObjectDecoder(data)
+	return unmarshalValid(data, s.decodeValid)
+}
+
+func (s *Source) decodeValid(data []byte) error {
+	d, err := validObjectDecoder(data)
 	if err != nil {
 		return err
 	}
@@ -377,7 +417,11 @@ func (f Feedback) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads a feedback.
 func (f *Feedback) UnmarshalJSON(data []byte) error {
-	d, err := newObjectDecoder(data)
+	return unmarshalValid(data, f.decodeValid)
+}
+
+func (f *Feedback) decodeValid(data []byte) error {
+	d, err := validObjectDecoder(data)
 	if err != nil {
 		return err
 	}
@@ -406,7 +450,11 @@ func (fe FeedbackError) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads a feedback error.
 func (fe *FeedbackError) UnmarshalJSON(data []byte) error {
-	d, err := newObjectDecoder(data)
+	return unmarshalValid(data, fe.decodeValid)
+}
+
+func (fe *FeedbackError) decodeValid(data []byte) error {
+	d, err := validObjectDecoder(data)
 	if err != nil {
 		return err
 	}
@@ -436,7 +484,11 @@ func (x Expectation) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads an expectation.
 func (x *Expectation) UnmarshalJSON(data []byte) error {
-	d, err := newObjectDecoder(data)
+	return unmarshalValid(data, x.decodeValid)
+}
+
+func (x *Expectation) decodeValid(data []byte) error {
+	d, err := validObjectDecoder(data)
 	if err != nil {
 		return err
 	}
@@ -464,7 +516,11 @@ func (v SerializedValue) MarshalJSON() ([]byte, error) {
 
 // UnmarshalJSON reads a serialized value.
 func (v *SerializedValue) UnmarshalJSON(data []byte) error {
-	d, err := newObjectDecoder(data)
+	return unmarshalValid(data, v.decodeValid)
+}
+
+func (v *SerializedValue) decodeValid(data []byte) error {
+	d, err := validObjectDecoder(data)
 	if err != nil {
 		return err
 	}

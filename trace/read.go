@@ -367,8 +367,7 @@ func (rd *Reader) scanRecord() (Record, error) {
 		return Record{Source: rd.name, Line: line, Err: &LineError{Source: rd.name, Line: l, Column: c,
 			Err: utf8Error(off + int64(bad))}}, nil
 	}
-	var raw json.RawMessage
-	if err := json.Unmarshal(v, &raw); err != nil {
+	if err := checkJSON(v); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
 			l, c := offsetPosition(v, int(se.Offset)-1, line, col)
@@ -376,7 +375,7 @@ func (rd *Reader) scanRecord() (Record, error) {
 		}
 		return Record{}, &LineError{Source: rd.name, Line: line, Column: col, Err: err}
 	}
-	return rd.record(raw, line), nil
+	return rd.record(v, line), nil
 }
 
 // offsetPosition returns the line and column of byte off of v, a value
@@ -627,8 +626,12 @@ func (rd *Reader) decode(raw json.RawMessage) (*Trace, error) {
 	if wantKind(raw, '{') != nil {
 		return nil, fmt.Errorf("got %s, want an object (an MLflow trace or a flat record)", jsonKind(raw))
 	}
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &keys); err != nil {
+	if err := checkJSON(raw); err != nil {
+		return nil, err
+	}
+	// The decoded trace keeps slices of its own copy of the input.
+	keys, err := splitObject(bytes.Clone(raw))
+	if err != nil {
 		return nil, err
 	}
 	if _, ok := keys["info"]; !ok {

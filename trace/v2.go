@@ -28,8 +28,8 @@ func isV2Info(raw json.RawMessage) (bool, error) {
 	if err := wantKind(raw, '{'); err != nil {
 		return false, err
 	}
-	var keys map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &keys); err != nil {
+	keys, err := splitObject(raw)
+	if err != nil {
 		return false, err
 	}
 	_, requestID := keys["request_id"]
@@ -39,7 +39,7 @@ func isV2Info(raw json.RawMessage) (bool, error) {
 
 // decodeV2 reads a V2 trace info into its V3 form.
 func (i *Info) decodeV2(data []byte) error {
-	d, err := newObjectDecoder(data)
+	d, err := validObjectDecoder(data)
 	if err != nil {
 		return err
 	}
@@ -57,7 +57,7 @@ func (i *Info) decodeV2(data []byte) error {
 	decodeField(d, "status", &status)
 	decodeField(d, "request_metadata", &out.Metadata)
 	decodeField(d, "tags", &out.Tags)
-	decodeList(d, "assessments", &out.Assessments, (*Assessment).UnmarshalJSON)
+	decodeList(d, "assessments", &out.Assessments, (*Assessment).decodeValid)
 	// The converted info is new V3 data: it is written with V3 defaults,
 	// not in the spelling of the V2 keys.
 	out.Extra, _, err = d.finish()
@@ -171,12 +171,12 @@ func (s *Span) decodeV2(d *objectDecoder) error {
 
 // decodeV2Event reads a span event that may use V2's "timestamp" key.
 func decodeV2Event(ev *Event, data []byte) error {
-	d, err := newObjectDecoder(data)
+	d, err := validObjectDecoder(data)
 	if err != nil {
 		return err
 	}
 	if !d.has("timestamp") || d.has("time_unix_nano") {
-		return ev.UnmarshalJSON(data)
+		return ev.decodeValid(data)
 	}
 	var out Event
 	decodeField(d, "name", &out.Name)
