@@ -41,9 +41,10 @@ const (
 // ImportTraceSeq stores the traces of seq in the experiment with the given
 // name (created if needed; "" means [DefaultExperiment]), all of them or,
 // on error, none, with the semantics of [Store.ImportTraces]. Memory holds
-// one staging chunk, not the sequence: seq may come from a file of any
-// size. seq is consumed while no transaction is open, so it may itself
-// read or write the store.
+// a few staging chunks, not the sequence: seq may come from a file of any
+// size. seq is consumed in a goroutine of its own, while chunks already
+// read are staged; no transaction on the store is open meanwhile, so seq
+// may itself read or write the store.
 //
 // The traces are staged in chunks in temporary tables of the import's own
 // connection, which take no lock on the store, so other writers go on
@@ -76,43 +77,96 @@ func (s *Store) importSeq(ctx context.Context, experiment string, seq iter.Seq2[
 	}
 	defer b.close()
 
-	var (
-		chunk []stagedTrace
-		size  int
-		i     int
-	)
-	for t, err := range seq {
-		if err != nil {
+	// The traces are read and encoded in one goroutine while the chunks
+	// already encoded are written in this one: on two cores, decoding a
+	// file and writing SQLite overlap. At most two chunks wait.
+	chunks := make(chan stagingChunk, 2)
+	stop := make(chan struct{})
+	defer func() {
+		close(stop)
+		for range chunks {
+		}
+	}()
+	go s.encodeChunks(ctx, seq, chunks, stop)
+	for c := range chunks {
+		if c.err != nil {
+			return res, c.err
+		}
+		res.Assessments += c.assessments
+		if err := b.stageChunk(ctx, c.traces, &res); err != nil {
 			return res, err
-		}
-		if err := ctx.Err(); err != nil {
-			return res, err
-		}
-		if t == nil {
-			return res, fmt.Errorf("trace %d: nil trace", i)
-		}
-		st, err := stageTrace(i, t)
-		if err != nil {
-			return res, fmt.Errorf("trace %d [%s]: %w", i, t.Info.TraceID, err)
-		}
-		res.Assessments += len(t.Info.Assessments)
-		chunk = append(chunk, st)
-		size += st.size()
-		i++
-		if len(chunk) >= s.chunkTraces() || size >= defaultChunkBytes {
-			if err := b.stageChunk(ctx, chunk, &res); err != nil {
-				return res, err
-			}
-			chunk, size = chunk[:0], 0
 		}
 	}
-	if err := b.stageChunk(ctx, chunk, &res); err != nil {
+	if err := ctx.Err(); err != nil {
 		return res, err
 	}
 	if err := s.publishImport(ctx, b, &res); err != nil {
 		return res, err
 	}
 	return res, nil
+}
+
+// stagingChunk is a chunk of encoded traces, or the error that ended the
+// sequence.
+type stagingChunk struct {
+	traces      []stagedTrace
+	assessments int
+	err         error
+}
+
+// encodeChunks reads seq, encodes its traces and sends them in chunks,
+// then closes out; it stops early when stop is closed. An error is sent
+// as the last chunk.
+func (s *Store) encodeChunks(ctx context.Context, seq iter.Seq2[*trace.Trace, error], out chan<- stagingChunk, stop <-chan struct{}) {
+	defer close(out)
+	send := func(c stagingChunk) bool {
+		select {
+		case out <- c:
+			return true
+		case <-stop:
+			return false
+		}
+	}
+	var (
+		c    stagingChunk
+		size int
+		i    int
+	)
+	for t, err := range seq {
+		select {
+		case <-stop: // the import failed: read no further
+			return
+		default:
+		}
+		if err == nil {
+			err = ctx.Err()
+		}
+		if err == nil && t == nil {
+			err = fmt.Errorf("trace %d: nil trace", i)
+		}
+		if err != nil {
+			send(stagingChunk{err: err})
+			return
+		}
+		st, err := stageTrace(i, t)
+		if err != nil {
+			send(stagingChunk{err: fmt.Errorf("trace %d [%s]: %w", i, t.Info.TraceID, err)})
+			return
+		}
+		c.assessments += len(t.Info.Assessments)
+		c.traces = append(c.traces, st)
+		size += st.size()
+		i++
+		if len(c.traces) >= s.chunkTraces() || size >= defaultChunkBytes {
+			if !send(c) {
+				return
+			}
+			c, size = stagingChunk{}, 0
+		}
+	}
+	if len(c.traces) > 0 {
+		send(c)
+	}
 }
 
 func (s *Store) chunkTraces() int {
