@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // The JSON codec of this package keeps MLflow exports exact. Each object
@@ -397,18 +398,42 @@ func typeError(err error) error {
 	return fmt.Errorf("got %s, want %s", got, want)
 }
 
-// objectEncoder writes a JSON object key by key.
+// objectEncoder writes a JSON object key by key, into a buffer of its own
+// (newObjectEncoder) or at the end of the buffer the enclosing value is
+// written to (encodeObject), so that nested objects are written in place,
+// not copied up level by level.
 type objectEncoder struct {
-	buf     bytes.Buffer
+	buf     *bytes.Buffer
+	start   int
 	lay     *layout
-	written map[string]bool
+	written []string // the keys written, in order: objects have few keys
 	err     error
 }
 
 func newObjectEncoder(lay *layout) *objectEncoder {
-	e := &objectEncoder{lay: lay, written: map[string]bool{}}
+	return encodeObject(new(bytes.Buffer), lay)
+}
+
+// encodeObject starts an object at the end of buf.
+func encodeObject(buf *bytes.Buffer, lay *layout) *objectEncoder {
+	e := &objectEncoder{buf: buf, start: buf.Len(), lay: lay}
 	e.buf.WriteByte('{')
 	return e
+}
+
+// jsonAppender is implemented by this package's object types: appendJSON
+// writes the value at the end of buf, as MarshalJSON returns it.
+type jsonAppender interface {
+	appendJSON(buf *bytes.Buffer) error
+}
+
+// marshalObject is the body of an object type's MarshalJSON.
+func marshalObject(v jsonAppender) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := v.appendJSON(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // field writes key with value v unless v is zero. A zero v is written as
@@ -478,7 +503,7 @@ func (e *objectEncoder) write(key string, v any) {
 		return
 	}
 	e.key(key)
-	if err := appendValue(&e.buf, v); err != nil {
+	if err := appendValue(e.buf, v); err != nil {
 		e.err = fmt.Errorf("%s: %w", key, err)
 	}
 }
@@ -490,7 +515,7 @@ func (e *objectEncoder) writeRaw(key string, raw []byte) {
 		return
 	}
 	e.key(key)
-	if err := appendCompact(&e.buf, raw); err != nil {
+	if err := appendCompact(e.buf, raw); err != nil {
 		e.err = fmt.Errorf("%s: %w", key, err)
 	}
 }
@@ -500,9 +525,19 @@ func (e *objectEncoder) key(key string) {
 	if len(e.written) > 0 {
 		e.buf.WriteByte(',')
 	}
-	appendString(&e.buf, key)
+	appendString(e.buf, key)
 	e.buf.WriteByte(':')
-	e.written[key] = true
+	e.written = append(e.written, key)
+}
+
+// wrote reports whether key has been written.
+func (e *objectEncoder) wrote(key string) bool {
+	for _, k := range e.written {
+		if k == key {
+			return true
+		}
+	}
+	return false
 }
 
 // appendValue writes v as JSON, as marshalJSON would.
@@ -536,8 +571,16 @@ func appendValue(buf *bytes.Buffer, v any) error {
 		return appendList(buf, x)
 	case []Assessment:
 		return appendList(buf, x)
-	case Info, Data, Status, Source, Timestamp:
-		return appendMarshaler(buf, x.(json.Marshaler))
+	case Info:
+		return x.appendJSON(buf)
+	case Data:
+		return x.appendJSON(buf)
+	case Status:
+		return x.appendJSON(buf)
+	case Source:
+		return x.appendJSON(buf)
+	case Timestamp:
+		return appendMarshaler(buf, x)
 	case *Location:
 		return appendPointer(buf, x)
 	case *ExperimentLocation:
@@ -624,26 +667,26 @@ func appendMarshaler(buf *bytes.Buffer, m json.Marshaler) error {
 
 func appendPointer[T any, P interface {
 	*T
-	json.Marshaler
+	jsonAppender
 }](buf *bytes.Buffer, p P) error {
 	if p == nil {
 		buf.WriteString("null")
 		return nil
 	}
-	return appendMarshaler(buf, p)
+	return p.appendJSON(buf)
 }
 
-func appendList[T json.Marshaler](buf *bytes.Buffer, list []T) error {
+func appendList[T jsonAppender](buf *bytes.Buffer, list []T) error {
 	if list == nil {
 		buf.WriteString("null")
 		return nil
 	}
 	buf.WriteByte('[')
-	for i, v := range list {
+	for i := range list {
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		if err := appendMarshaler(buf, v); err != nil {
+		if err := list[i].appendJSON(buf); err != nil {
 			return fmt.Errorf("[%d]: %w", i, err)
 		}
 	}
@@ -680,23 +723,45 @@ func appendMap[V any](buf *bytes.Buffer, m map[string]V, value func(*bytes.Buffe
 // without HTML escaping; strings of plain printable ASCII, nearly every
 // key and most values, take the short path.
 func appendString(buf *bytes.Buffer, s string) {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
-			b, _ := marshalJSON(s)
-			buf.Write(b)
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == '"' || c == '\\' {
+				appendEscaped(buf, s)
+				return
+			}
+			i++
+			continue
+		}
+		// Valid UTF-8 is written as it is, but for U+2028 and U+2029,
+		// which encoding/json escapes (as invalid UTF-8 becomes U+FFFD).
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 || r == '\u2028' || r == '\u2029' {
+			appendEscaped(buf, s)
 			return
 		}
+		i += size
 	}
 	buf.WriteByte('"')
 	buf.WriteString(s)
 	buf.WriteByte('"')
 }
 
+// appendEscaped writes s as encoding/json does, for a string that needs
+// escapes.
+func appendEscaped(buf *bytes.Buffer, s string) {
+	b, _ := marshalJSON(s)
+	buf.Write(b)
+}
+
 // extra writes the keys of extra not already written, in sorted order.
 func (e *objectEncoder) extra(extra map[string]json.RawMessage) {
+	if len(extra) == 0 {
+		return
+	}
 	keys := make([]string, 0, len(extra))
 	for k := range extra {
-		if !e.written[k] {
+		if !e.wrote(k) {
 			keys = append(keys, k)
 		}
 	}
@@ -710,12 +775,21 @@ func (e *objectEncoder) extra(extra map[string]json.RawMessage) {
 	}
 }
 
+// finish closes the object and returns it.
 func (e *objectEncoder) finish() ([]byte, error) {
+	if err := e.close(); err != nil {
+		return nil, err
+	}
+	return e.buf.Bytes()[e.start:], nil
+}
+
+// close closes the object, or returns the first error.
+func (e *objectEncoder) close() error {
 	if e.err != nil {
-		return nil, e.err
+		return e.err
 	}
 	e.buf.WriteByte('}')
-	return e.buf.Bytes(), nil
+	return nil
 }
 
 // marshalJSON encodes v without escaping <, > and &, which MLflow does not

@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,12 +16,14 @@ func isZero(v any) bool {
 
 // MarshalJSON writes the trace as MLflow's Trace.to_dict does:
 // {"info": …, "data": …}.
-func (t Trace) MarshalJSON() ([]byte, error) {
-	e := newObjectEncoder(&layout{})
+func (t Trace) MarshalJSON() ([]byte, error) { return marshalObject(t) }
+
+func (t Trace) appendJSON(buf *bytes.Buffer) error {
+	e := encodeObject(buf, &layout{})
 	e.write("info", t.Info)
 	e.write("data", t.Data)
 	e.extra(t.Extra)
-	return e.finish()
+	return e.close()
 }
 
 // UnmarshalJSON reads an MLflow trace: schema V3 (info.trace_id), or the
@@ -76,8 +79,10 @@ func (t *Trace) decode(d *objectDecoder) error {
 }
 
 // MarshalJSON writes the trace info with MLflow's V3 keys.
-func (i Info) MarshalJSON() ([]byte, error) {
-	e := newObjectEncoder(&i.lay)
+func (i Info) MarshalJSON() ([]byte, error) { return marshalObject(i) }
+
+func (i Info) appendJSON(buf *bytes.Buffer) error {
+	e := encodeObject(buf, &i.lay)
 	e.field("trace_id", i.TraceID, i.TraceID == "", "")
 	e.field("client_request_id", i.ClientRequestID, i.ClientRequestID == "", nil)
 	e.field("trace_location", i.Location, i.Location == nil, nil)
@@ -90,7 +95,7 @@ func (i Info) MarshalJSON() ([]byte, error) {
 	e.field("tags", i.Tags, i.Tags == nil, nil)
 	e.field("assessments", i.Assessments, i.Assessments == nil, nil)
 	e.extra(i.Extra)
-	return e.finish()
+	return e.close()
 }
 
 // UnmarshalJSON reads a V3 trace info.
@@ -124,12 +129,14 @@ func (i *Info) decodeValid(data []byte) error {
 }
 
 // MarshalJSON writes the location.
-func (l Location) MarshalJSON() ([]byte, error) {
-	e := newObjectEncoder(&l.lay)
+func (l Location) MarshalJSON() ([]byte, error) { return marshalObject(l) }
+
+func (l Location) appendJSON(buf *bytes.Buffer) error {
+	e := encodeObject(buf, &l.lay)
 	e.field("type", l.Type, l.Type == "", "")
 	e.field("mlflow_experiment", l.MLflowExperiment, l.MLflowExperiment == nil, nil)
 	e.extra(l.Extra)
-	return e.finish()
+	return e.close()
 }
 
 // UnmarshalJSON reads a location; kinds other than MLFLOW_EXPERIMENT keep
@@ -155,11 +162,13 @@ func (l *Location) decodeValid(data []byte) error {
 }
 
 // MarshalJSON writes the experiment location.
-func (l ExperimentLocation) MarshalJSON() ([]byte, error) {
-	e := newObjectEncoder(&l.lay)
+func (l ExperimentLocation) MarshalJSON() ([]byte, error) { return marshalObject(l) }
+
+func (l ExperimentLocation) appendJSON(buf *bytes.Buffer) error {
+	e := encodeObject(buf, &l.lay)
 	e.field("experiment_id", l.ExperimentID, l.ExperimentID == "", "")
 	e.extra(l.Extra)
-	return e.finish()
+	return e.close()
 }
 
 // UnmarshalJSON reads an experiment location.
@@ -183,11 +192,13 @@ func (l *ExperimentLocation) decodeValid(data []byte) error {
 }
 
 // MarshalJSON writes the spans.
-func (t Data) MarshalJSON() ([]byte, error) {
-	e := newObjectEncoder(&t.lay)
+func (t Data) MarshalJSON() ([]byte, error) { return marshalObject(t) }
+
+func (t Data) appendJSON(buf *bytes.Buffer) error {
+	e := encodeObject(buf, &t.lay)
 	e.field("spans", t.Spans, t.Spans == nil, []Span{})
 	e.extra(t.Extra)
-	return e.finish()
+	return e.close()
 }
 
 // UnmarshalJSON reads the spans; V2 spans are converted to V3.
@@ -212,8 +223,10 @@ func (t *Data) decodeValid(data []byte) error {
 
 // MarshalJSON writes the span in MLflow 3's form; parent_span_id is null
 // for a root span.
-func (s Span) MarshalJSON() ([]byte, error) {
-	e := newObjectEncoder(&s.lay)
+func (s Span) MarshalJSON() ([]byte, error) { return marshalObject(s) }
+
+func (s Span) appendJSON(buf *bytes.Buffer) error {
+	e := encodeObject(buf, &s.lay)
 	e.field("name", s.Name, s.Name == "", "")
 	e.field("trace_id", s.TraceID, s.TraceID == "", nil)
 	e.field("span_id", s.SpanID, s.SpanID == "", "")
@@ -224,7 +237,7 @@ func (s Span) MarshalJSON() ([]byte, error) {
 	e.field("status", s.Status, isZero(s.Status), s.Status)
 	e.field("attributes", s.Attributes, s.Attributes == nil, map[string]json.RawMessage{})
 	e.extra(s.Extra)
-	return e.finish()
+	return e.close()
 }
 
 // UnmarshalJSON reads a span in MLflow 3's form, or a legacy V2 span
@@ -260,13 +273,15 @@ func (s *Span) decodeValid(data []byte) error {
 }
 
 // MarshalJSON writes the event.
-func (ev Event) MarshalJSON() ([]byte, error) {
-	e := newObjectEncoder(&ev.lay)
+func (ev Event) MarshalJSON() ([]byte, error) { return marshalObject(ev) }
+
+func (ev Event) appendJSON(buf *bytes.Buffer) error {
+	e := encodeObject(buf, &ev.lay)
 	e.field("name", ev.Name, ev.Name == "", "")
 	e.int("time_unix_nano", ev.TimeUnixNano, true)
 	e.field("attributes", ev.Attributes, ev.Attributes == nil, nil)
 	e.extra(ev.Extra)
-	return e.finish()
+	return e.close()
 }
 
 // UnmarshalJSON reads an event.
@@ -292,12 +307,14 @@ func (ev *Event) decodeValid(data []byte) error {
 }
 
 // MarshalJSON writes the status; both keys are always present.
-func (st Status) MarshalJSON() ([]byte, error) {
-	e := newObjectEncoder(&st.lay)
+func (st Status) MarshalJSON() ([]byte, error) { return marshalObject(st) }
+
+func (st Status) appendJSON(buf *bytes.Buffer) error {
+	e := encodeObject(buf, &st.lay)
 	e.field("code", st.Code, st.Code == "", "")
 	e.field("message", st.Message, st.Message == "", "")
 	e.extra(st.Extra)
-	return e.finish()
+	return e.close()
 }
 
 // UnmarshalJSON reads a status.
@@ -322,8 +339,10 @@ func (st *Status) decodeValid(data []byte) error {
 }
 
 // MarshalJSON writes the assessment. Valid is written only when set.
-func (a Assessment) MarshalJSON() ([]byte, error) {
-	e := newObjectEncoder(&a.lay)
+func (a Assessment) MarshalJSON() ([]byte, error) { return marshalObject(a) }
+
+func (a Assessment) appendJSON(buf *bytes.Buffer) error {
+	e := encodeObject(buf, &a.lay)
 	e.field("assessment_id", a.ID, a.ID == "", nil)
 	e.field("assessment_name", a.Name, a.Name == "", "")
 	e.field("trace_id", a.TraceID, a.TraceID == "", nil)
@@ -338,7 +357,7 @@ func (a Assessment) MarshalJSON() ([]byte, error) {
 	e.field("overrides", a.Overrides, a.Overrides == "", nil)
 	e.field("valid", a.Valid, a.Valid == nil, nil)
 	e.extra(a.Extra)
-	return e.finish()
+	return e.close()
 }
 
 // UnmarshalJSON reads an assessment.
@@ -374,12 +393,14 @@ func (a *Assessment) decodeValid(data []byte) error {
 }
 
 // MarshalJSON writes the source.
-func (s Source) MarshalJSON() ([]byte, error) {
-	e := newObjectEncoder(&s.lay)
+func (s Source) MarshalJSON() ([]byte, error) { return marshalObject(s) }
+
+func (s Source) appendJSON(buf *bytes.Buffer) error {
+	e := encodeObject(buf, &s.lay)
 	e.field("source_type", s.Type, s.Type == "", "")
 	e.field("source_id", s.ID, s.ID == "", nil)
 	e.extra(s.Extra)
-	return e.finish()
+	return e.close()
 }
 
 // UnmarshalJSON reads a source.
@@ -405,14 +426,16 @@ func (s *Source) decodeValid(data []byte) error {
 
 // MarshalJSON writes the feedback; Value is written verbatim, so null, a
 // list or an object come back as they were read.
-func (f Feedback) MarshalJSON() ([]byte, error) {
-	e := newObjectEncoder(&f.lay)
+func (f Feedback) MarshalJSON() ([]byte, error) { return marshalObject(f) }
+
+func (f Feedback) appendJSON(buf *bytes.Buffer) error {
+	e := encodeObject(buf, &f.lay)
 	if f.Value != nil {
 		e.writeRaw("value", f.Value)
 	}
 	e.field("error", f.Error, f.Error == nil, nil)
 	e.extra(f.Extra)
-	return e.finish()
+	return e.close()
 }
 
 // UnmarshalJSON reads a feedback.
@@ -439,13 +462,15 @@ func (f *Feedback) decodeValid(data []byte) error {
 }
 
 // MarshalJSON writes the feedback error.
-func (fe FeedbackError) MarshalJSON() ([]byte, error) {
-	e := newObjectEncoder(&fe.lay)
+func (fe FeedbackError) MarshalJSON() ([]byte, error) { return marshalObject(fe) }
+
+func (fe FeedbackError) appendJSON(buf *bytes.Buffer) error {
+	e := encodeObject(buf, &fe.lay)
 	e.field("error_code", fe.Code, fe.Code == "", nil)
 	e.field("error_message", fe.Message, fe.Message == "", nil)
 	e.field("stack_trace", fe.StackTrace, fe.StackTrace == "", nil)
 	e.extra(fe.Extra)
-	return e.finish()
+	return e.close()
 }
 
 // UnmarshalJSON reads a feedback error.
@@ -472,14 +497,16 @@ func (fe *FeedbackError) decodeValid(data []byte) error {
 
 // MarshalJSON writes the expectation; whichever of value and
 // serialized_value was read is written back.
-func (x Expectation) MarshalJSON() ([]byte, error) {
-	e := newObjectEncoder(&x.lay)
+func (x Expectation) MarshalJSON() ([]byte, error) { return marshalObject(x) }
+
+func (x Expectation) appendJSON(buf *bytes.Buffer) error {
+	e := encodeObject(buf, &x.lay)
 	if x.Value != nil {
 		e.writeRaw("value", x.Value)
 	}
 	e.field("serialized_value", x.SerializedValue, x.SerializedValue == nil, nil)
 	e.extra(x.Extra)
-	return e.finish()
+	return e.close()
 }
 
 // UnmarshalJSON reads an expectation.
@@ -506,12 +533,14 @@ func (x *Expectation) decodeValid(data []byte) error {
 }
 
 // MarshalJSON writes the serialized value.
-func (v SerializedValue) MarshalJSON() ([]byte, error) {
-	e := newObjectEncoder(&v.lay)
+func (v SerializedValue) MarshalJSON() ([]byte, error) { return marshalObject(v) }
+
+func (v SerializedValue) appendJSON(buf *bytes.Buffer) error {
+	e := encodeObject(buf, &v.lay)
 	e.field("serialization_format", v.Format, v.Format == "", "")
 	e.field("value", v.Value, v.Value == "", "")
 	e.extra(v.Extra)
-	return e.finish()
+	return e.close()
 }
 
 // UnmarshalJSON reads a serialized value.
