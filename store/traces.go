@@ -245,7 +245,9 @@ func tracePage(ctx context.Context, tx *sql.Tx, f traceFilter, after int64, offs
 			continue
 		}
 		var a trace.Assessment
-		if err := json.Unmarshal(b, &a); err != nil {
+		// UnmarshalJSON directly: json.Unmarshal would check the JSON
+		// once more before the method checks it.
+		if err := a.UnmarshalJSON(b); err != nil {
 			*pt = pageTrace{id: id, err: &CorruptTraceError{TraceID: id, Err: fmt.Errorf("decode assessment: %w", err)}}
 			continue
 		}
@@ -421,7 +423,9 @@ func nameKey(name string) string { return strings.ToLower(strings.TrimSpace(name
 
 func decodeTrace(b []byte) (*trace.Trace, error) {
 	var t trace.Trace
-	if err := json.Unmarshal(b, &t); err != nil {
+	// UnmarshalJSON directly: json.Unmarshal would check the JSON once
+	// more before the method checks it.
+	if err := t.UnmarshalJSON(b); err != nil {
 		return nil, fmt.Errorf("decode trace: %w", err)
 	}
 	return &t, nil
