@@ -226,8 +226,11 @@ func (s *Store) beginImport(ctx context.Context, experiment string) (*importBatc
 	}
 	b := &importBatch{conn: conn, experiment: experiment}
 	// A connection left with staging tables by an import that could not
-	// drop them is discarded, never reused, so they are not there.
-	if _, err := conn.ExecContext(ctx, `PRAGMA temp_store = FILE`); err != nil {
+	// drop them is discarded, never reused, so they are not there. The
+	// staging tables get a 16 MiB page cache (SQLite's default is 2 MiB):
+	// with less, staging a chunk spills and reads back pages all the time
+	// (30k page reads for 4,500 HaluEval traces; 12k with it).
+	if _, err := conn.ExecContext(ctx, `PRAGMA temp_store = FILE; PRAGMA temp.cache_size = -16384`); err != nil {
 		b.discard()
 		return nil, err
 	}
@@ -244,7 +247,7 @@ func (b *importBatch) close() {
 	ctx := context.Background()
 	if _, err := b.conn.ExecContext(ctx, `DROP TABLE temp.import_traces; DROP TABLE temp.import_assessments;
 		DROP TABLE temp.import_outcomes;
-		PRAGMA temp_store = DEFAULT`); err != nil {
+		PRAGMA temp_store = DEFAULT; PRAGMA temp.cache_size = -2000`); err != nil {
 		b.discard()
 		return
 	}
