@@ -125,13 +125,20 @@ type LogResult struct {
 // nothing is logged; with it, invalid rows are skipped and listed in
 // LogResult.Rejected. Storage errors always fail the whole call.
 func (s *Store) LogAssessments(ctx context.Context, rows []AssessmentRow, opts LogOptions) (LogResult, error) {
-	return s.LogAssessmentSeq(ctx, func(yield func(AssessmentRow, error) bool) {
-		for _, r := range rows {
-			if !yield(r, nil) {
-				return
+	var res LogResult
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		return logRows(ctx, tx, func(yield func(AssessmentRow, error) bool) {
+			for _, r := range rows {
+				if !yield(r, nil) {
+					return
+				}
 			}
-		}
-	}, opts)
+		}, opts, &res)
+	})
+	if err != nil {
+		return LogResult{}, fmt.Errorf("log assessments: %w", err)
+	}
+	return res, nil
 }
 
 // logger holds the statements of one LogAssessments transaction.

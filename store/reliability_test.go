@@ -3,8 +3,10 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -276,5 +278,51 @@ func TestTracesGoesOnPastCorruptRows(t *testing.T) {
 	}
 	if len(ok) != 2 || ok[0] != "t1" || ok[1] != "t4" || len(corrupt) != 2 || corrupt[0] != "t2" || corrupt[1] != "t3" {
 		t.Errorf("read %v, corrupt %v; want t1, t4 read and t2, t3 corrupt", ok, corrupt)
+	}
+}
+
+// TestFeedbackSeqDoesNotHoldTheLockWhileReading: LogAssessmentSeq reads
+// its rows before it takes the write lock, so another writer can write
+// while the rows are still being read (a slow pipe, say), and a row the
+// reader fails on leaves the store as it was.
+func TestFeedbackSeqDoesNotHoldTheLockWhileReading(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, store.WithLockTimeout(50*time.Millisecond))
+	mustImport(t, s, "", decodeTrace(t, simpleTraceJSON("tr-1", "[]")), decodeTrace(t, simpleTraceJSON("tr-2", "[]")))
+	row := func(id, value string) store.AssessmentRow {
+		return store.AssessmentRow{Line: 1, Assessment: trace.Assessment{TraceID: id, Name: "tone",
+			Source:   trace.Source{Type: trace.SourceHuman, ID: "ann"},
+			Feedback: &trace.Feedback{Value: json.RawMessage(value)}}}
+	}
+	var midway error
+	seq := func(yield func(store.AssessmentRow, error) bool) {
+		if !yield(row("tr-1", `"good"`), nil) {
+			return
+		}
+		// Another writer, while the sequence is being read: with the
+		// lock held by the reader it would wait past its 50ms timeout.
+		_, midway = s.RegisterJudge(ctx, &judge.Judge{Name: "j", Instructions: "{{ outputs }}"}, nil)
+		yield(row("tr-2", `"bad"`), nil)
+	}
+	res, err := s.LogAssessmentSeq(ctx, seq, store.LogOptions{})
+	if err != nil || res.Added != 2 {
+		t.Fatalf("LogAssessmentSeq = %+v, %v; want 2 added", res, err)
+	}
+	if midway != nil {
+		t.Errorf("a write while the rows were read: %v; want it to go through", midway)
+	}
+
+	// A reader that fails after a row logs nothing.
+	failing := func(yield func(store.AssessmentRow, error) bool) {
+		if yield(row("tr-1", `"changed"`), nil) {
+			yield(store.AssessmentRow{}, errors.New("the file ends mid-row"))
+		}
+	}
+	if _, err := s.LogAssessmentSeq(ctx, failing, store.LogOptions{}); err == nil || !strings.Contains(err.Error(), "mid-row") {
+		t.Fatalf("LogAssessmentSeq with a failing reader: %v; want its error", err)
+	}
+	tr := mustTrace(t, s, "tr-1")
+	if len(tr.Info.Assessments) != 1 || string(tr.Info.Assessments[0].Feedback.Value) != `"good"` {
+		t.Errorf("tr-1 after a failed log: %+v; want the one assessment logged before", tr.Info.Assessments)
 	}
 }
